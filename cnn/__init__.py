@@ -1,0 +1,75 @@
+"""cnn: a small convolutional network library in numpy whose every pass can be watched.
+
+    from cnn import build_model, lenet5, softmax_cross_entropy, SGD
+    model = build_model(lenet5(), rng=np.random.default_rng(0))
+    loss, dlogits = softmax_cross_entropy(model.forward(x), labels)
+    model.backward(dlogits)            # model.trace: per layer input, output, δ, ∂E/∂input, parameter gradients
+    updates = SGD(lr=0.01).step(model)  # per parameter: before, Δ, after
+"""
+
+from cnn.errors import DivergenceError, ModelFileError, ShapeError, SpecError
+from cnn.gradcheck import check_layer, check_model, numerical_gradient, relative_error
+from cnn.io import load_model, read_model_header, save_model
+from cnn.layers import (
+    LAYER_TYPES,
+    AvgPool2D,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Identity,
+    Layer,
+    MaxPool2D,
+    ReLU,
+    Sigmoid,
+    Tanh,
+)
+from cnn.losses import LOSSES, mean_squared_error, one_hot, softmax, softmax_cross_entropy
+from cnn.model import Sequential
+from cnn.optim import SGD, ParamUpdate
+from cnn.spec import Summary, SummaryRow, build_model, normalize_spec, summary
+from cnn.specs import SPECS, lenet5, vgg16
+from cnn.trace import LayerTrace
+
+__all__ = [
+    "LAYER_TYPES",
+    "LOSSES",
+    "SGD",
+    "SPECS",
+    "AvgPool2D",
+    "Conv2D",
+    "Dense",
+    "DivergenceError",
+    "Dropout",
+    "Flatten",
+    "Identity",
+    "Layer",
+    "LayerTrace",
+    "MaxPool2D",
+    "ModelFileError",
+    "ParamUpdate",
+    "ReLU",
+    "Sequential",
+    "ShapeError",
+    "Sigmoid",
+    "SpecError",
+    "Summary",
+    "SummaryRow",
+    "Tanh",
+    "build_model",
+    "check_layer",
+    "check_model",
+    "lenet5",
+    "load_model",
+    "mean_squared_error",
+    "normalize_spec",
+    "numerical_gradient",
+    "one_hot",
+    "read_model_header",
+    "relative_error",
+    "save_model",
+    "softmax",
+    "softmax_cross_entropy",
+    "summary",
+    "vgg16",
+]

@@ -1,0 +1,113 @@
+"""Gradient checks by centred finite differences: ∂L/∂θ ≈ (L(θ + ε) − L(θ − ε)) / 2ε.
+
+Used by the tests and by the app's "verify this gradient" button. The error of the centred difference is O(ε²), so
+in float64 with ε = 1e-6 agreement to ~1e-9 relative is expected wherever the function is smooth (no ReLU kink or
+max-pool tie within ε of the point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cnn.layers import Array, Layer
+from cnn.model import Sequential
+
+
+def relative_error(analytic: Array | float, numerical: Array | float) -> float:
+    """‖a − n‖ / (‖a‖ + ‖n‖), 0 when both vanish: scale-free, and defined for a whole tensor or one number."""
+    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numerical, dtype=np.float64)
+    denom = float(np.linalg.norm(a) + np.linalg.norm(n))
+    return 0.0 if denom == 0.0 else float(np.linalg.norm(a - n)) / denom
+
+
+def numerical_gradient(
+    f: Callable[[], float], array: Array, indices: list[tuple[int, ...]] | None = None, eps: float = 1e-6
+) -> Array:
+    """Centred differences of f() with respect to `array`, which f must read; perturbed in place, then restored.
+
+    With indices, only those entries are computed (the others stay 0); else every entry.
+    """
+    grad = np.zeros(array.shape, dtype=np.float64)
+    for idx in indices if indices is not None else list(np.ndindex(array.shape)):
+        saved = array[idx].copy()
+        array[idx] = saved + eps
+        plus = f()
+        array[idx] = saved - eps
+        minus = f()
+        array[idx] = saved
+        grad[idx] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def check_layer(layer: Layer, x: Array, rng: np.random.Generator, eps: float = 1e-6) -> dict[str, float]:
+    """Relative error of every gradient of `layer` at x: 'x' and each parameter name.
+
+    Uses L = Σ out ⊙ dout with a random dout, so ∂L/∂out = dout and backward(dout) must equal ∂L/∂x.
+    """
+    x = x.astype(np.float64).copy()
+    out = layer.forward(x)
+    dout = rng.standard_normal(out.shape)
+    dx = layer.backward(dout)
+    analytic = {"x": dx, **{k: v.copy() for k, v in layer.grads.items()}}
+
+    def loss() -> float:
+        return float(np.sum(layer.forward(x) * dout))
+
+    errors = {"x": relative_error(analytic["x"], numerical_gradient(loss, x, eps=eps))}
+    for name, value in layer.params.items():
+        errors[name] = relative_error(analytic[name], numerical_gradient(loss, value, eps=eps))
+    return errors
+
+
+@dataclass(frozen=True)
+class GradCheckEntry:
+    """One sampled weight: where it is, the backward pass's value, the finite difference, their relative error."""
+
+    index: tuple[int, ...]
+    analytic: float
+    numerical: float
+    relative_error: float
+
+
+def check_model(
+    model: Sequential,
+    x: Array,
+    loss_fn: Callable[[Array, Any], tuple[float, Array]],
+    targets: Any,
+    param: str,
+    num_samples: int = 8,
+    rng: np.random.Generator | None = None,
+    eps: float = 1e-6,
+) -> list[GradCheckEntry]:
+    """Compare the backward pass with finite differences for `num_samples` weights of parameter `param`.
+
+    `param` is a name from model.named_params() ("conv1.W"). The model must be float64: float32 rounding swamps a
+    finite difference. Runs forward in evaluation mode, as the visualizer does.
+    """
+    params = model.named_params()
+    if param not in params:
+        raise KeyError(f"no parameter {param!r}; the model has {', '.join(params)}")
+    if model.dtype != np.float64:
+        raise ValueError(f"gradient checks need a float64 model, this one is {model.dtype}")
+    rng = rng if rng is not None else np.random.default_rng()
+    array = params[param]
+    _, dloss = loss_fn(model.forward(x), targets)
+    model.backward(dloss)
+    analytic = model.named_grads()[param].copy()
+    flat = rng.choice(array.size, size=min(num_samples, array.size), replace=False)
+    indices = [tuple(int(i) for i in np.unravel_index(k, array.shape)) for k in np.sort(flat)]
+
+    def loss() -> float:
+        return loss_fn(model.forward(x), targets)[0]
+
+    numerical = numerical_gradient(loss, array, indices, eps)
+    model.forward(x)  # leave the trace as it was: the unperturbed pass
+    model.backward(dloss)
+    return [
+        GradCheckEntry(idx, float(analytic[idx]), float(numerical[idx]), relative_error(analytic[idx], numerical[idx]))
+        for idx in indices
+    ]

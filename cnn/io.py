@@ -1,0 +1,80 @@
+"""Models on disk: one .npz holding the spec (as JSON text) and every parameter. Loading never unpickles."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn.errors import ModelFileError, ShapeError, SpecError
+from cnn.model import Sequential
+from cnn.spec import build_model
+
+FORMAT = "cnn-visualizer-model"
+VERSION = 1
+
+
+def save_model(path: str | os.PathLike[str], model: Sequential, metadata: dict[str, Any] | None = None) -> Path:
+    """Write the model to `path` (.npz): its spec, its parameters as `param/<layer>.<name>`, and optional metadata.
+
+    Written to a temporary file first and renamed, so an interrupted save never leaves a half-written model.
+    """
+    path = Path(path)
+    header = {"format": FORMAT, "version": VERSION, "spec": model.spec(), "metadata": metadata or {}}
+    arrays = {f"param/{k}": v for k, v in model.named_params().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez_compressed(f, header=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
+    os.replace(tmp, path)
+    return path
+
+
+def read_model_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The JSON header of a model file: format, version, spec and metadata."""
+    return _open(Path(path))[0]
+
+
+def _open(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, EOFError, OSError) as e:
+        raise ModelFileError(f"{path}: not a readable model file (truncated or not an .npz archive): {e}") from None
+    except ValueError as e:  # an object array, which would need pickle
+        raise ModelFileError(f"{path}: refused to load: {e}") from None
+    if "header" not in arrays:
+        raise ModelFileError(f"{path}: an .npz file, but not a cnn-visualizer model (it has no header)")
+    try:
+        header = json.loads(str(arrays.pop("header")))
+    except json.JSONDecodeError as e:
+        raise ModelFileError(f"{path}: the model header is not valid JSON: {e}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a cnn-visualizer model (format {header.get('format')!r})")
+    if header.get("version") != VERSION:
+        raise ModelFileError(f"{path}: model format version {header.get('version')}, this program reads {VERSION}")
+    return header, arrays
+
+
+def load_model(path: str | os.PathLike[str]) -> Sequential:
+    """Read a model written by save_model. A truncated, foreign or mismatched file raises ModelFileError."""
+    path = Path(path)
+    header, arrays = _open(path)
+    try:
+        model = build_model(header["spec"], np.random.default_rng(0))
+    except (SpecError, ShapeError, KeyError) as e:
+        raise ModelFileError(f"{path}: the stored spec is not valid: {e}") from None
+    params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
+    try:
+        model.load_params({k: v.astype(model.dtype, copy=False) for k, v in params.items()})
+    except ValueError as e:
+        raise ModelFileError(f"{path}: the weights do not match the stored spec: {e}") from None
+    for name, value in model.named_params().items():
+        if not np.all(np.isfinite(value)):
+            raise ModelFileError(f"{path}: parameter {name} holds NaN or infinite values")
+    return model

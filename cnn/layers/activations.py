@@ -1,0 +1,63 @@
+"""Activations as layers of their own, so both the weighted input net and the output f(net) stay visible, and so do
+∂E/∂net (the sensitivity map δ) and ∂E/∂out. Backward is δ = ∂E/∂out ⊙ f′(net) (seed 000, seed 002)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnn.layers.base import Array, Layer
+
+
+class ReLU(Layer):
+    """out = max(0, net); f′(net) = 1 where net > 0, else 0 (the seed's ReluActivator)."""
+
+    kind = "ReLU"
+
+    def forward(self, x: Array) -> Array:
+        self.cache = {"x": x}
+        return np.maximum(x, 0)
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        return dout * (self.cache["x"] > 0) if input_grad else None
+
+
+class Sigmoid(Layer):
+    """out = 1/(1 + e^(−net)); f′ = out·(1 − out), written through the output as in seeds 000 and 002."""
+
+    kind = "Sigmoid"
+
+    def forward(self, x: Array) -> Array:
+        # 0.5·(1 + tanh(x/2)) is the logistic function without overflow for large negative x.
+        out = 0.5 * (1.0 + np.tanh(0.5 * x))
+        self.cache = {"out": out}
+        return out
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        out = self.cache["out"]
+        return dout * out * (1.0 - out) if input_grad else None
+
+
+class Tanh(Layer):
+    """out = tanh(net); f′ = 1 − out²."""
+
+    kind = "Tanh"
+
+    def forward(self, x: Array) -> Array:
+        out = np.tanh(x)
+        self.cache = {"out": out}
+        return out
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        return dout * (1.0 - self.cache["out"] ** 2) if input_grad else None
+
+
+class Identity(Layer):
+    """out = net; f′ = 1 (the seed's IdentityActivator, used by its worked example)."""
+
+    kind = "Identity"
+
+    def forward(self, x: Array) -> Array:
+        return x
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        return dout if input_grad else None

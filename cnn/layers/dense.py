@@ -1,0 +1,117 @@
+"""Fully connected layers and the reshaping and regularising layers around them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from cnn.errors import ShapeError
+from cnn.layers.base import Array, Layer, Shape, expect_rank, he_normal
+
+
+class Dense(Layer):
+    """Fully connected: x (N, D) -> net (N, K) = x Wᵀ + b.
+
+    Params: W (K, D) (PyTorch's layout, so ∂E/∂W = δ·xᵀ reads as in seed 002), b (K,).
+    """
+
+    kind = "Dense"
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        rng: np.random.Generator | None = None,
+        dtype: Any = np.float64,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        D, K = self.in_features, self.out_features
+        self.params["W"] = he_normal(rng, (K, D), D, np.dtype(dtype))
+        self.params["b"] = np.zeros(K, dtype=dtype)
+
+    def forward(self, x: Array) -> Array:
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ShapeError(f"Dense expects input (N, {self.in_features}), got {x.shape}")
+        self.cache = {"x": x}
+        return x @ self.params["W"].T + self.params["b"]  # (N, K)
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        x = self.cache["x"]
+        self.grads["W"] = dout.T @ x  # (K, N) @ (N, D): Σ over the batch of δ·xᵀ
+        self.grads["b"] = dout.sum(axis=0)
+        return dout @ self.params["W"] if input_grad else None  # (N, D): Wᵀδ per example
+
+    def config(self) -> dict[str, Any]:
+        return {"in_features": self.in_features, "out_features": self.out_features}
+
+    @classmethod
+    def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
+        D, K = config["in_features"], config["out_features"]
+        if len(input_shape) != 1:
+            raise ShapeError(
+                f"Dense expects a flat input (D,), got {tuple(input_shape)}; put a Flatten layer before it"
+            )
+        if input_shape[0] != D:
+            raise ShapeError(f"Dense has in_features={D} but its input has {input_shape[0]} features")
+        return (K,), K * D + K
+
+    @classmethod
+    def complete_config(cls, config: dict[str, Any], input_shape: Shape) -> dict[str, Any]:
+        expect_rank(input_shape, 1, "Dense")
+        return {"in_features": input_shape[0], **config}
+
+
+class Flatten(Layer):
+    """x (N, C, H, W) -> (N, C·H·W), in C order (channel, row, column)."""
+
+    kind = "Flatten"
+
+    def forward(self, x: Array) -> Array:
+        self.cache = {"x_shape": x.shape}
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        return dout.reshape(self.cache["x_shape"]) if input_grad else None
+
+    @classmethod
+    def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
+        return (math.prod(input_shape),), 0
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, each unit is kept with probability 1 − p and scaled by 1/(1 − p); in
+    evaluation it is the identity. The mask is kept from forward for backward (seed 003)."""
+
+    kind = "Dropout"
+
+    def __init__(self, p: float = 0.5, *, rng: np.random.Generator | None = None) -> None:
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ShapeError(f"Dropout probability must be in [0, 1), got {p}")
+        self.p = float(p)
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    def forward(self, x: Array) -> Array:
+        if not self.training or self.p == 0.0:
+            self.cache = {"mask": None}
+            return x
+        mask = (self.rng.random(x.shape) >= self.p).astype(x.dtype) / (1.0 - self.p)
+        self.cache = {"mask": mask}
+        return x * mask
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        if not input_grad:
+            return None
+        mask = self.cache["mask"]
+        return dout if mask is None else dout * mask
+
+    def config(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def extras(self) -> dict[str, Array]:
+        mask = self.cache.get("mask")
+        return {"mask": mask} if mask is not None else {}

@@ -1,0 +1,91 @@
+"""Pooling (subsampling) layers: max-pooling with its routing (seed 000, seed 003) and mean-pooling (seed 002)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnn.layers.base import Array, Layer, Shape, expect_rank, sliding_output_size
+from cnn.layers.im2col import fold_windows, windows
+
+
+class _Pool2D(Layer):
+    def __init__(self, size: int, stride: int | None = None) -> None:
+        super().__init__()
+        self.size = int(size)
+        self.stride = int(stride) if stride is not None else self.size
+
+    def config(self) -> dict[str, Any]:
+        return {"size": self.size, "stride": self.stride}
+
+    @classmethod
+    def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
+        expect_rank(input_shape, 3, cls.kind)
+        C, H, W = input_shape
+        size = config["size"]
+        stride = config.get("stride") or size
+        OH = sliding_output_size(H, size, stride, 0, f"{cls.kind} height")
+        OW = sliding_output_size(W, size, stride, 0, f"{cls.kind} width")
+        return (C, OH, OW), 0
+
+    def _windows(self, x: Array) -> Array:
+        """(N, C, H, W) -> (N, C, OH, OW, K·K), each window flattened row-major; validates the shape."""
+        N, C, OH, OW = (x.shape[0], *self.output_shape(x.shape[1:]))
+        return windows(x, self.size, self.size, self.stride).reshape(N, C, OH, OW, self.size * self.size)
+
+
+class MaxPool2D(_Pool2D):
+    """Max-pooling: x (N, C, H, W) -> (N, C, OH, OW), OH = (H − K)/S + 1; overlapping windows (K > S) allowed.
+
+    The error of each output goes back to the input cell that held the maximum (the first one in row-major order
+    on a tie, like the seed's `get_max_index`); `routing()` says which cell that was.
+    """
+
+    kind = "MaxPool2D"
+
+    def forward(self, x: Array) -> Array:
+        win = self._windows(x)  # (N, C, OH, OW, K·K)
+        argmax = win.argmax(axis=-1)  # (N, C, OH, OW)
+        self.cache = {"argmax": argmax, "x_shape": x.shape}
+        return np.take_along_axis(win, argmax[..., None], axis=-1)[..., 0]
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        if not input_grad:
+            return None
+        argmax = self.cache["argmax"]
+        N, C, H, W = self.cache["x_shape"]
+        K = self.size
+        dwin = np.zeros((*argmax.shape, K * K), dtype=dout.dtype)  # (N, C, OH, OW, K·K)
+        np.put_along_axis(dwin, argmax[..., None], dout[..., None], axis=-1)
+        return fold_windows(dwin.reshape(*argmax.shape, K, K), H, W, self.stride)
+
+    def routing(self) -> Array:
+        """(N, C, OH, OW, 2): the (row, col) of the input cell each output took its maximum from."""
+        argmax = self.cache["argmax"]
+        OH, OW = argmax.shape[2:]
+        rows = np.arange(OH)[:, None] * self.stride + argmax // self.size
+        cols = np.arange(OW)[None, :] * self.stride + argmax % self.size
+        return np.stack([rows, cols], axis=-1)
+
+    def extras(self) -> dict[str, Array]:
+        return {"routing": self.routing()} if "argmax" in self.cache else {}
+
+
+class AvgPool2D(_Pool2D):
+    """Mean-pooling: x (N, C, H, W) -> (N, C, OH, OW); backward spreads δ/(K·K) over each window (seed 002)."""
+
+    kind = "AvgPool2D"
+
+    def forward(self, x: Array) -> Array:
+        self.cache = {"x_shape": x.shape}
+        return self._windows(x).mean(axis=-1)
+
+    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+        if not input_grad:
+            return None
+        N, C, H, W = self.cache["x_shape"]
+        K = self.size
+        share = dout / (K * K)
+        dwin = np.broadcast_to(share[..., None, None], (*dout.shape, K, K))
+        return fold_windows(dwin, H, W, self.stride)

@@ -1,0 +1,154 @@
+"""Sequential: layers in a row, passes that can be stepped one layer at a time, and the trace they leave."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from cnn.errors import ShapeError
+from cnn.layers import Array, Layer, Shape
+from cnn.trace import LayerTrace
+
+_NAME_PREFIX = {"Conv2D": "conv", "MaxPool2D": "pool", "AvgPool2D": "avgpool", "Dense": "dense"}
+
+
+def default_names(kinds: Sequence[str]) -> list[str]:
+    """conv1, relu1, pool1, conv2, …: a running number per kind of layer."""
+    counts: dict[str, int] = {}
+    names = []
+    for kind in kinds:
+        prefix = _NAME_PREFIX.get(kind, kind.lower())
+        counts[prefix] = counts.get(prefix, 0) + 1
+        names.append(f"{prefix}{counts[prefix]}")
+    return names
+
+
+class Sequential:
+    """A stack of layers: x (N, *input_shape) -> out (N, *output_shape).
+
+    `forward` and `backward` run whole passes; `forward_steps` and `backward_steps` yield after every layer, so a
+    pass can be walked through one layer at a time. Either way `trace` holds, per layer, what the passes computed.
+    """
+
+    def __init__(self, layers: Sequence[Layer], input_shape: Shape, names: Sequence[str] | None = None) -> None:
+        self.layers = list(layers)
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.names = list(names) if names is not None else default_names([layer.kind for layer in self.layers])
+        if len(self.names) != len(self.layers) or len(set(self.names)) != len(self.names):
+            raise ValueError(f"need one unique name per layer, got {self.names}")
+        self.shapes = self._infer_shapes()
+        weighted = [w for layer in self.layers for w in layer.params.values()]
+        self.dtype = weighted[0].dtype if weighted else np.dtype(np.float64)
+        self.trace: list[LayerTrace] = self._empty_trace()
+
+    def _infer_shapes(self) -> list[Shape]:
+        shapes, shape = [], self.input_shape
+        for i, (name, layer) in enumerate(zip(self.names, self.layers, strict=True)):
+            try:
+                shape = layer.output_shape(shape)
+            except ShapeError as e:
+                raise ShapeError(f"layer {i} ({name}, {layer.kind}): {e}") from None
+            shapes.append(shape)
+        return shapes
+
+    def _empty_trace(self) -> list[LayerTrace]:
+        return [LayerTrace(i, n, layer.kind) for i, (n, layer) in enumerate(zip(self.names, self.layers, strict=True))]
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.shapes[-1] if self.shapes else self.input_shape
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def _check_input(self, x: Array) -> Array:
+        x = np.asarray(x)
+        if x.ndim != len(self.input_shape) + 1 or x.shape[1:] != self.input_shape:
+            expected = ", ".join(str(s) for s in self.input_shape)
+            raise ShapeError(f"the model expects input of shape (N, {expected}), got {x.shape}")
+        return x.astype(self.dtype, copy=False)
+
+    # Forward
+
+    def forward_steps(self, x: Array, train: bool = False) -> Iterator[LayerTrace]:
+        """Run forward one layer at a time, yielding each layer's trace as soon as its output exists."""
+        x = self._check_input(x)
+        self.trace = self._empty_trace()
+        for layer, entry in zip(self.layers, self.trace, strict=True):
+            layer.training = train
+            out = layer.forward(x)
+            entry.input, entry.output, entry.extras = x, out, layer.extras()
+            yield entry
+            x = out
+
+    def forward(self, x: Array, train: bool = False) -> Array:
+        """x (N, *input_shape) -> out (N, *output_shape); records the trace."""
+        for entry in self.forward_steps(x, train):
+            pass
+        return self.trace[-1].output if self.trace else x  # type: ignore[return-value]
+
+    # Backward
+
+    def backward_steps(self, dloss: Array, input_grad: bool = True) -> Iterator[LayerTrace]:
+        """Run backward from the loss towards the input, yielding each layer's trace once its gradients exist.
+
+        dloss is ∂E/∂(model output). With input_grad=False the first layer skips ∂E/∂input (training needs only
+        the parameter gradients); the visualizer keeps it, as the saliency map.
+        """
+        if not self.trace or self.trace[-1].output is None:
+            raise RuntimeError("run forward before backward: there is nothing to propagate back through")
+        expected = self.trace[-1].output.shape
+        if dloss.shape != expected:
+            raise ShapeError(f"the gradient of the loss must have the output's shape {expected}, got {dloss.shape}")
+        dout = dloss.astype(self.dtype, copy=False)
+        for i in range(len(self.layers) - 1, -1, -1):
+            layer, entry = self.layers[i], self.trace[i]
+            din = layer.backward(dout, input_grad=input_grad or i > 0)
+            entry.delta, entry.grad_input = dout, din
+            entry.param_grads = dict(layer.grads)
+            entry.extras = layer.extras()
+            yield entry
+            if din is not None:
+                dout = din
+
+    def backward(self, dloss: Array, input_grad: bool = True) -> Array | None:
+        """∂E/∂output -> ∂E/∂input (None with input_grad=False); fills every layer's grads and the trace."""
+        for entry in self.backward_steps(dloss, input_grad):
+            pass
+        return self.trace[0].grad_input if self.trace else dloss
+
+    # Parameters
+
+    def named_params(self) -> dict[str, Array]:
+        """{"conv1.W": array, "conv1.b": array, …} in layer order; the arrays themselves, not copies."""
+        return {f"{n}.{k}": v for n, layer in zip(self.names, self.layers, strict=True) for k, v in layer.params.items()}
+
+    def named_grads(self) -> dict[str, Array]:
+        return {f"{n}.{k}": v for n, layer in zip(self.names, self.layers, strict=True) for k, v in layer.grads.items()}
+
+    def load_params(self, values: dict[str, Array]) -> None:
+        """Copy values into the parameters, checking that names and shapes agree."""
+        params = self.named_params()
+        if set(values) != set(params):
+            missing, extra = sorted(set(params) - set(values)), sorted(set(values) - set(params))
+            raise ValueError(f"parameters do not match the model: missing {missing}, unexpected {extra}")
+        for name, value in values.items():
+            if value.shape != params[name].shape:
+                raise ValueError(f"{name} has shape {value.shape}, the model expects {params[name].shape}")
+            params[name][...] = value
+
+    def num_params(self) -> int:
+        return sum(int(v.size) for v in self.named_params().values())
+
+    def spec(self) -> dict[str, Any]:
+        """The architecture as plain JSON-able data; build_model(model.spec()) makes the same network."""
+        return {
+            "input_shape": list(self.input_shape),
+            "dtype": str(self.dtype),
+            "layers": [
+                {"type": layer.kind, "name": name, **layer.config()}
+                for name, layer in zip(self.names, self.layers, strict=True)
+            ],
+        }
