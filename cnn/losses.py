@@ -34,7 +34,7 @@ def softmax(logits: Array) -> Array:
     """(N, K) -> (N, K) probabilities; shifted by the row maximum so exp never overflows."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(shifted)
-    return e / e.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def softmax_cross_entropy(logits: Array, targets: Array | list[int] | int) -> tuple[float, Array]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -85,8 +86,7 @@ class Sequential:
 
     def forward(self, x: Array, train: bool = False) -> Array:
         """x (N, *input_shape) -> out (N, *output_shape); records the trace."""
-        for entry in self.forward_steps(x, train):
-            pass
+        deque(self.forward_steps(x, train), maxlen=0)  # run the generator to its end
         return self.trace[-1].output if self.trace else x  # type: ignore[return-value]
 
     # Backward
@@ -115,18 +115,22 @@ class Sequential:
 
     def backward(self, dloss: Array, input_grad: bool = True) -> Array | None:
         """∂E/∂output -> ∂E/∂input (None with input_grad=False); fills every layer's grads and the trace."""
-        for entry in self.backward_steps(dloss, input_grad):
-            pass
+        deque(self.backward_steps(dloss, input_grad), maxlen=0)
         return self.trace[0].grad_input if self.trace else dloss
 
     # Parameters
 
     def named_params(self) -> dict[str, Array]:
         """{"conv1.W": array, "conv1.b": array, …} in layer order; the arrays themselves, not copies."""
-        return {f"{n}.{k}": v for n, layer in zip(self.names, self.layers, strict=True) for k, v in layer.params.items()}
+        return self._named("params")
 
     def named_grads(self) -> dict[str, Array]:
-        return {f"{n}.{k}": v for n, layer in zip(self.names, self.layers, strict=True) for k, v in layer.grads.items()}
+        """{"conv1.W": ∂E/∂W, …} from the last backward pass."""
+        return self._named("grads")
+
+    def _named(self, attr: str) -> dict[str, Array]:
+        pairs = zip(self.names, self.layers, strict=True)
+        return {f"{name}.{key}": value for name, layer in pairs for key, value in getattr(layer, attr).items()}
 
     def load_params(self, values: dict[str, Array]) -> None:
         """Copy values into the parameters, checking that names and shapes agree."""
