@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from cnn.augment import Augmentation, augment
+from cnn.augment import augment
 from cnn.data import DataError, load_mnist, to_inputs
 from cnn.errors import ShapeError, SpecError
 from cnn.evaluate import predict
