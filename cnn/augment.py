@@ -70,8 +70,8 @@ def augment(images: Array, rng: np.random.Generator, config: Augmentation = Augm
     matrices = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1)  # (N, 2, 2)
     shifts = rng.uniform(-config.max_shift_px, config.max_shift_px, (N, 2))
     out = affine_warp(images, matrices, shifts)
-    pick = rng.random(N)
-    strength = rng.random(N).astype(np.float32)[:, None, None]
+    pick = rng.random((N,))
+    strength = rng.random((N,)).astype(np.float32)[:, None, None]
     thick = pick < config.thicken_prob
     thin = (pick >= config.thicken_prob) & (pick < config.thicken_prob + config.thin_prob)
     if thick.any():
