@@ -61,13 +61,19 @@ def _open(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header, arrays
 
 
-def load_model(path: str | os.PathLike[str]) -> Sequential:
-    """Read a model written by save_model. A truncated, foreign or mismatched file raises ModelFileError."""
+def load_model(path: str | os.PathLike[str], dtype: str | None = None) -> Sequential:
+    """Read a model written by save_model. A truncated, foreign or mismatched file raises ModelFileError.
+
+    dtype ("float64" or "float32") overrides the stored one: a model trained in float32 is shown in float64.
+    """
     path = Path(path)
     header, arrays = _open(path)
+    spec = header.get("spec")
+    if dtype is not None and isinstance(spec, dict):
+        spec = {**spec, "dtype": dtype}
     try:
-        model = build_model(header["spec"], np.random.default_rng(0))
-    except (SpecError, ShapeError, KeyError) as e:
+        model = build_model(spec, np.random.default_rng(0))  # type: ignore[arg-type]
+    except (SpecError, ShapeError, KeyError, TypeError) as e:
         raise ModelFileError(f"{path}: the stored spec is not valid: {e}") from None
     params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
     try:
