@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def _open(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as e:
         raise ModelFileError(f"{path}: not a readable model file (truncated or not an .npz archive): {e}") from None
     except ValueError as e:  # an object array, which would need pickle
         raise ModelFileError(f"{path}: refused to load: {e}") from None
@@ -54,7 +55,9 @@ def _open(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         header = json.loads(str(arrays.pop("header")))
     except json.JSONDecodeError as e:
         raise ModelFileError(f"{path}: the model header is not valid JSON: {e}") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: not a cnn-visualizer model (its header is a {type(header).__name__})")
+    if header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a cnn-visualizer model (format {header.get('format')!r})")
     if header.get("version") != VERSION:
         raise ModelFileError(f"{path}: model format version {header.get('version')}, this program reads {VERSION}")

@@ -86,9 +86,11 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(entries, list) or not entries:
         raise SpecError("layers must be a non-empty list of layer dicts")
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or entry.get("type") not in LAYER_TYPES:
-            got = entry.get("type") if isinstance(entry, dict) else entry
-            raise SpecError(f"layer {i}: unknown layer type {got!r}; known types: {', '.join(LAYER_TYPES)}")
+        if not isinstance(entry, dict):
+            raise SpecError(f"layer {i}: each layer is a dict such as {{\"type\": \"ReLU\"}}, got {entry!r}")
+        if entry.get("type") not in LAYER_TYPES:
+            known = ", ".join(LAYER_TYPES)
+            raise SpecError(f"layer {i}: unknown layer type {entry.get('type')!r}; known types: {known}")
     names = default_names([e["type"] for e in entries])
     layers = []
     for i, entry in enumerate(entries):

@@ -78,6 +78,13 @@ def sliding_output_size(size: int, kernel: int, stride: int, padding: int, what:
     return span // stride + 1
 
 
+def positive_int(value: Any, name: str, what: str, minimum: int = 1) -> int:
+    """A size from a spec: a whole number (not a bool, not 6.5) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ShapeError(f"{what}: {name} must be a whole number ≥ {minimum}, got {value!r}")
+    return int(value)
+
+
 def expect_rank(input_shape: Shape, rank: int, what: str) -> None:
     if len(input_shape) != rank:
         names = {3: "(C, H, W)", 1: "(D,)"}.get(rank, f"{rank} axes")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cnn.errors import ShapeError
-from cnn.layers.base import Array, Layer, Shape, expect_rank, he_normal, sliding_output_size
+from cnn.layers.base import Array, Layer, Shape, expect_rank, he_normal, positive_int, sliding_output_size
 from cnn.layers.im2col import col2im, im2col
 
 
@@ -90,11 +90,13 @@ class Conv2D(Layer):
         C, H, W = input_shape
         if C != config["in_channels"]:
             raise ShapeError(f"Conv2D expects {config['in_channels']} input channels, got {C} (input {input_shape})")
-        KH, KW = _pair(config["kernel_size"], "kernel_size")
-        stride, padding = config.get("stride", 1), config.get("padding", 0)
+        KH, KW = (positive_int(k, "kernel_size", "Conv2D") for k in _pair(config["kernel_size"], "kernel_size"))
+        stride = positive_int(config.get("stride", 1), "stride", "Conv2D")
+        padding = positive_int(config.get("padding", 0), "padding", "Conv2D", minimum=0)
+        positive_int(config["in_channels"], "in_channels", "Conv2D")
         OH = sliding_output_size(H, KH, stride, padding, "Conv2D height")
         OW = sliding_output_size(W, KW, stride, padding, "Conv2D width")
-        F = config["out_channels"]
+        F = positive_int(config["out_channels"], "out_channels", "Conv2D")
         return (F, OH, OW), F * C * KH * KW + F
 
     @classmethod

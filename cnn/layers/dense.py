@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from cnn.errors import ShapeError
-from cnn.layers.base import Array, Layer, Shape, expect_rank, he_normal
+from cnn.layers.base import Array, Layer, Shape, he_normal, positive_int
 
 
 class Dense(Layer):
@@ -50,7 +50,8 @@ class Dense(Layer):
 
     @classmethod
     def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
-        D, K = config["in_features"], config["out_features"]
+        D = positive_int(config["in_features"], "in_features", "Dense")
+        K = positive_int(config["out_features"], "out_features", "Dense")
         if len(input_shape) != 1:
             raise ShapeError(
                 f"Dense expects a flat input (D,), got {tuple(input_shape)}; put a Flatten layer before it"
@@ -61,7 +62,10 @@ class Dense(Layer):
 
     @classmethod
     def complete_config(cls, config: dict[str, Any], input_shape: Shape) -> dict[str, Any]:
-        expect_rank(input_shape, 1, "Dense")
+        if len(input_shape) != 1:
+            raise ShapeError(
+                f"Dense expects a flat input (D,), got {tuple(input_shape)}; put a Flatten layer before it"
+            )
         return {"in_features": input_shape[0], **config}
 
 
@@ -111,6 +115,13 @@ class Dropout(Layer):
 
     def config(self) -> dict[str, Any]:
         return {"p": self.p}
+
+    @classmethod
+    def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
+        p = config.get("p", 0.5)
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p < 1.0:
+            raise ShapeError(f"Dropout probability p must be a number in [0, 1), got {p!r}")
+        return tuple(input_shape), 0
 
     def extras(self) -> dict[str, Array]:
         mask = self.cache.get("mask")

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn.layers.base import Array, Layer, Shape, expect_rank, sliding_output_size
+from cnn.layers.base import Array, Layer, Shape, expect_rank, positive_int, sliding_output_size
 from cnn.layers.im2col import fold_windows, windows
 
 
@@ -23,8 +23,8 @@ class _Pool2D(Layer):
     def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
         expect_rank(input_shape, 3, cls.kind)
         C, H, W = input_shape
-        size = config["size"]
-        stride = config.get("stride") or size
+        size = positive_int(config["size"], "size", cls.kind)
+        stride = size if config.get("stride") is None else positive_int(config["stride"], "stride", cls.kind)
         OH = sliding_output_size(H, size, stride, 0, f"{cls.kind} height")
         OW = sliding_output_size(W, size, stride, 0, f"{cls.kind} width")
         return (C, OH, OW), 0
