@@ -158,7 +158,7 @@ def test_bad_kernel_size_type_is_refused_with_the_layer():
     ids=["float", "zero", "negative"],
 )
 def test_non_positive_or_fractional_channel_counts_are_refused(layer):
-    # Sizes are checked: otherwise summary reports an output shape (6.5, 6, 6) with 65.0 parameters, or a negative count.
+    # Sizes are checked: else summary reports an output shape (6.5, 6, 6) with 65.0 parameters, or a negative count.
     with pytest.raises((SpecError, ShapeError), match=r"layer 0 \(conv1, Conv2D\).*out_channels"):
         summary(spec_of(layer))
 
