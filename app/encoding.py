@@ -1,0 +1,139 @@
+"""Arrays on the wire, never as nested JSON lists.
+
+JSON (REST):  {"shape": [6, 28, 28], "dtype": "float32", "data": "<base64 of the little-endian bytes>"}
+Outer product: {"shape": [120, 400], "dtype": "float32", "outer": [u, v], "scale": s}  meaning s·u vᵀ, where u and v
+               are arrays as above. A dense layer's ∂E/∂W for one example is exactly δ·xᵀ (seed 002), so it travels
+               as its two factors: 520 numbers instead of 48,000.
+Binary (WebSocket): one frame = 4-byte little-endian length of a JSON header, the header, then the raw bytes of every
+               array; in the header each array is {"shape", "dtype", "offset", "nbytes"} into those bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+WIRE_FLOAT = np.dtype("<f4")  # float32 on the wire: 7 significant digits on screen; exact float64 in the .npz export
+
+
+@dataclass(frozen=True)
+class Outer:
+    """scale · u vᵀ, kept factored until it is encoded."""
+
+    u: np.ndarray
+    v: np.ndarray
+    scale: float = 1.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.u.size, self.v.size)
+
+    def dense(self) -> np.ndarray:
+        return self.scale * np.outer(self.u, self.v)
+
+
+def _wire(a: np.ndarray) -> np.ndarray:
+    if np.issubdtype(a.dtype, np.floating):
+        return np.ascontiguousarray(a, dtype=WIRE_FLOAT)
+    if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
+        hi = int(a.max()) if a.size else 0
+        lo = int(a.min()) if a.size else 0
+        dtype = "<u1" if lo >= 0 and hi < 256 else "<i4"
+        return np.ascontiguousarray(a, dtype=np.dtype(dtype))
+    raise TypeError(f"cannot send arrays of {a.dtype}")
+
+
+def dtype_name(a: np.ndarray) -> str:
+    return {"<f4": "float32", "|u1": "uint8", "<i4": "int32"}[a.dtype.str]
+
+
+def encode_json(value: Any) -> Any:
+    """Replace every numpy array (and Outer) inside dicts and lists by its base64 wire form."""
+    if isinstance(value, np.ndarray):
+        w = _wire(value)
+        return {"shape": list(w.shape), "dtype": dtype_name(w), "data": base64.b64encode(w.tobytes()).decode("ascii")}
+    if isinstance(value, Outer):
+        return {"shape": list(value.shape), "dtype": "float32", "outer": [encode_json(value.u), encode_json(value.v)],
+                "scale": value.scale}
+    if isinstance(value, dict):
+        return {k: encode_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode_json(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def decode_json(value: Any) -> Any:
+    """The inverse of encode_json (float32 precision): for tests and Python clients."""
+    if isinstance(value, dict):
+        if "outer" in value:
+            u, v = (decode_json(f) for f in value["outer"])
+            return (value["scale"] * np.outer(u, v)).astype(np.float32)
+        if "data" in value and "shape" in value and "dtype" in value:
+            raw = base64.b64decode(value["data"])
+            return np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<")).reshape(value["shape"])
+        return {k: decode_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decode_json(v) for v in value]
+    return value
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """A binary WebSocket frame: arrays move into the payload, the header keeps their place."""
+    chunks: list[bytes] = []
+    offset = 0
+
+    def place(value: Any) -> Any:
+        nonlocal offset
+        if isinstance(value, np.ndarray):
+            w = _wire(value)
+            raw = w.tobytes()
+            pad = (-offset) % 4  # keep float32 arrays 4-byte aligned for a zero-copy Float32Array in the browser
+            chunks.append(b"\0" * pad)
+            offset += pad
+            entry = {"shape": list(w.shape), "dtype": dtype_name(w), "offset": offset, "nbytes": len(raw)}
+            chunks.append(raw)
+            offset += len(raw)
+            return entry
+        if isinstance(value, Outer):
+            return {"shape": list(value.shape), "dtype": "float32", "outer": [place(value.u), place(value.v)],
+                    "scale": value.scale}
+        if isinstance(value, dict):
+            return {k: place(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [place(v) for v in value]
+        if isinstance(value, np.generic):
+            return value.item()
+        return value
+
+    header = json.dumps(place(message), separators=(",", ":")).encode()
+    return struct.pack("<I", len(header)) + header + b"".join(chunks)
+
+
+def decode_frame(frame: bytes) -> dict[str, Any]:
+    """The inverse of encode_frame, for tests and Python clients."""
+    (length,) = struct.unpack_from("<I", frame)
+    header = json.loads(frame[4 : 4 + length])
+    payload = memoryview(frame)[4 + length :]
+
+    def restore(value: Any) -> Any:
+        if isinstance(value, dict):
+            if "outer" in value:
+                u, v = (restore(f) for f in value["outer"])
+                return (value["scale"] * np.outer(u, v)).astype(np.float32)
+            if {"offset", "nbytes", "shape", "dtype"} <= value.keys():
+                raw = payload[value["offset"] : value["offset"] + value["nbytes"]]
+                return np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<")).reshape(value["shape"])
+            return {k: restore(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [restore(v) for v in value]
+        return value
+
+    result: dict[str, Any] = restore(header)
+    return result

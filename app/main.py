@@ -1,0 +1,115 @@
+"""The FastAPI application: create_app() wires settings, the network, the session store, routes and error handlers.
+
+    uvicorn app.main:app            or            cnn-visualizer --host 127.0.0.1 --port 8000 [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.config import Settings
+from app.errors import AppError
+from app.paths import STATIC_DIR
+from app.routes import api, pages, ws
+from app.routes.deps import Services
+from app.services.images import ImageError
+from app.services.network import NetworkService
+from app.services.sessions import InMemorySessionStore
+from cnn import ModelFileError
+
+log = logging.getLogger("cnn_visualizer")
+
+
+def _error(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail, "code": code}, status_code=status)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """Pydantic's errors as one readable sentence: 'target: Input should be less than or equal to 9'."""
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path"))
+        parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+    return "; ".join(parts) or "the request is not valid"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            network = NetworkService(settings.model_path)
+        except ModelFileError as e:
+            raise RuntimeError(f"cannot start: {e}") from None
+        store = InMemorySessionStore(settings.max_sessions, settings.session_idle_seconds)
+        app.state.services = Services(settings, network, store)
+        log.info("serving %s (%d parameters)", settings.model_path, network.summary.total_params)
+        yield
+
+    app = FastAPI(
+        title="CNN Visualizer",
+        version="0.1.0",
+        summary="Run a small numpy CNN forward and backward on a drawn digit and watch every layer.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(GZipMiddleware, minimum_size=2048)
+
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, exc.message)
+
+    @app.exception_handler(ImageError)
+    async def image_error(request: Request, exc: ImageError) -> JSONResponse:
+        return _error(exc.status_code, exc.code, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, "invalid_request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "internal_error", "something went wrong on the server; the error was logged")
+
+    app.include_router(pages.router)
+    app.include_router(api.router)
+    app.include_router(ws.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+app = create_app()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The console script: cnn-visualizer --host 127.0.0.1 --port 8000 [--model PATH]."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(prog="cnn-visualizer", description="Serve the CNN visualizer.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--model", default=None, help="a model .npz (default: the pretrained LeNet-5)")
+    args = parser.parse_args(argv)
+    if args.model:
+        os.environ["CNN_MODEL_PATH"] = args.model
+    settings = Settings.from_env()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0

@@ -1,0 +1,36 @@
+"""The page, the health check, and plotly.js served from the installed plotly package (no CDN: works offline)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import plotly
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse
+
+from app.paths import TEMPLATES
+from app.routes.deps import resolve_cookie, services
+from app.schemas import HealthResponse
+
+router = APIRouter()
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def index(request: Request) -> Response:
+    svc = services(request)
+    response = TEMPLATES.TemplateResponse(request, "index.html", {"model": svc.network.model_info()})
+    resolve_cookie(request, response, svc.settings.cookie_name)
+    return response
+
+
+@router.get("/healthz", response_model=HealthResponse, tags=["health"], summary="200 when the model is loaded")
+def healthz(request: Request) -> dict[str, Any]:
+    svc = services(request)
+    return {"status": "ok", "model": svc.network.model_path.name, "sessions": len(svc.store)}
+
+
+@router.get("/vendor/plotly.min.js", include_in_schema=False)
+def plotly_js() -> FileResponse:
+    return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
