@@ -123,6 +123,13 @@ class ModelResponse(BaseModel):
     losses: list[str] = Field(description="Losses a backward pass can use.")
 
 
+class ParamsResponse(BaseModel):
+    layer: str = Field(description="The layer's name, e.g. conv1.")
+    params: dict[str, dict[str, Any]] = Field(description="W and b as arrays, the session's current values. "
+                                              + ARRAY_NOTE)
+    steps: int = Field(description="SGD steps applied to this session since the last reset.")
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok"] = Field(description="ok when the model is loaded.")
     model: str = Field(description="The model file served.")

@@ -19,6 +19,7 @@ from app.schemas import (
     GradcheckResponse,
     ImageRequest,
     ModelResponse,
+    ParamsResponse,
     ResetResponse,
     StepRequest,
     StepResponse,
@@ -125,6 +126,14 @@ async def forward(request: Request, svc: ServicesDep, key: SessionKey) -> dict[s
                             "input": result.input, "layers": result.layers})
 
     return await run_in_threadpool(run)
+
+
+@router.get("/params/{layer}", responses=ERRORS, response_model=ParamsResponse,
+            summary="The session's current weights and biases of one layer")
+def layer_params(layer: str, svc: ServicesDep, key: SessionKey) -> dict[str, Any]:
+    with open_session(svc, key) as state:
+        params = svc.network.layer_params(state, layer)
+        return encode_json({"layer": layer, "params": params, "steps": state.steps})
 
 
 @router.get("/input/steps", responses=ERRORS, summary="The preprocessing steps of the last input, as images")

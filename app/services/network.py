@@ -189,6 +189,14 @@ class NetworkService:
             if entry.kind == "Dense" and entry.delta is not None and entry.input is not None
         }
 
+    def layer_params(self, state: SessionState, layer: str) -> dict[str, np.ndarray]:
+        """The session's current weights of one layer: {"W": ..., "b": ...}."""
+        found = {k.split(".", 1)[1]: v for k, v in state.params.items() if k.split(".", 1)[0] == layer}
+        if not found:
+            names = sorted({k.split(".", 1)[0] for k in state.params})
+            raise UnknownName(f"layer {layer!r} has no weights; the layers with weights are {', '.join(names)}")
+        return found
+
     # Checks and exports
 
     def gradcheck(self, state: SessionState, param: str, samples: int, seed: int) -> list[dict[str, Any]]:
