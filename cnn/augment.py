@@ -45,8 +45,9 @@ def affine_warp(images: Array, matrices: Array, shifts: Array) -> Array:
     Hp, Wp = pad.shape[1:]
     sy = np.clip(sy, 0, Hp - 1.001)
     sx = np.clip(sx, 0, Wp - 1.001)
-    y0, x0 = np.floor(sy).astype(np.intp), np.floor(sx).astype(np.intp)
-    wy, wx = sy - y0, sx - x0
+    fy, fx = np.floor(sy), np.floor(sx)
+    y0, x0 = fy.astype(np.intp), fx.astype(np.intp)
+    wy, wx = sy - fy, sx - fx  # float32 − float32: stays float32 (minus the int index it would become float64)
     base = (np.arange(N) * Hp * Wp)[:, None, None] + y0 * Wp + x0  # flat index of the top-left neighbour
     flat = pad.ravel()
     top = flat[base] * (1 - wx) + flat[base + 1] * wx

@@ -82,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, DataError) as e:
         sys.stderr.write(f"error: {e}\n")
         return 2
+    if model.input_shape != images.shape[1:] and model.input_shape != (1, *images.shape[1:]):
+        sys.stderr.write(f"error: {args.model}: the model reads {model.input_shape}, MNIST digits are (1, 28, 28)\n")
+        return 2
+    if model.output_shape != (10,):
+        sys.stderr.write(f"error: {args.model}: the model gives {model.output_shape} outputs, MNIST has 10 classes\n")
+        return 2
     ev = evaluate(model, images, labels, args.top)
     sys.stdout.write((json.dumps(asdict(ev), indent=2) if args.json else format_report(ev)) + "\n")
     return 0

@@ -42,6 +42,9 @@ def read_model_header(path: str | os.PathLike[str]) -> dict[str, Any]:
 def _open(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
+    # Anything but a zip archive (a bare .npy, an HTML error page saved by mistake) is refused before numpy sees it.
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a readable model file (truncated or not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}

@@ -110,7 +110,10 @@ def _split(config: TrainConfig, rng: np.random.Generator) -> dict[str, tuple[np.
     val = order[: config.val_size] if config.val_size else order[:0]
     train = order[config.val_size :]
     if len(train) < config.batch_size:
-        raise ValueError(f"only {len(train)} training images left after the validation split of {config.val_size}")
+        raise ValueError(
+            f"--val-size {config.val_size} leaves {len(train)} of {len(order)} images for training, fewer than one "
+            f"batch of {config.batch_size}: lower --val-size or raise --limit"
+        )
     return {
         "train": (images[train], labels[train]),
         "val": (images[val], labels[val]),
@@ -241,6 +244,8 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if config.val_size < 0:
         p.error("--val-size must be 0 or more")
+    if config.limit is not None and config.limit < 1:
+        p.error("--limit must be at least 1")
     return config
 
 
