@@ -54,6 +54,13 @@ def col2im(cols: Array, x_shape: tuple[int, ...], KH: int, KW: int, stride: int,
     N, C, H, W = x_shape
     Hp, Wp = H + 2 * padding, W + 2 * padding
     OH, OW = (Hp - KH) // stride + 1, (Wp - KW) // stride + 1
-    win = cols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 4, 5, 1, 2)  # (N, C, OH, OW, KH, KW), a view
-    folded = fold_windows(win, Hp, Wp, stride)
-    return folded[:, :, padding : padding + H, padding : padding + W] if padding else folded
+    per_offset = cols.reshape(C, KH, KW, N, OH, OW)
+    # Accumulate in (C, N, H, W) order, the order of the rows of cols, so each kernel offset's slice is read
+    # contiguously; one transpose at the end. (A third faster than adding into NCHW directly.)
+    out = np.zeros((C, N, Hp, Wp), dtype=cols.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            out[:, :, i : i + stride * OH : stride, j : j + stride * OW : stride] += per_offset[:, i, j]
+    if padding:
+        out = out[:, :, padding : padding + H, padding : padding + W]
+    return out.transpose(1, 0, 2, 3)  # (N, C, H, W), a view

@@ -1,0 +1,310 @@
+"""A learner's image bytes -> the 28×28 input the network reads, made the way MNIST was made.
+
+    raw = decode_data_url(url, limits)      a canvas's "data:image/png;base64,..." -> bytes
+    gray = load_grayscale(raw, limits)      bytes -> float64 (H, W) in [0, 1], 1 = white
+    pre = preprocess(gray)                  -> Preprocessed: input (28, 28), white digit on black, and every step
+    pre = image_to_input(raw)               load_grayscale + preprocess
+
+Every refusal is an `ImageError` carrying the HTTP status, a stable machine code and a message a person can act on,
+so a route turns any of them into a response without knowing the cases. The geometry of the MNIST steps (bounding
+box, resampling, centring) lives in preprocess.py; this module decides what is ink and what is an error.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import struct
+import urllib.parse
+import warnings
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.services import preprocess as geometry
+
+ACCEPTED_FORMATS: Final = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+_MB: Final = 1024 * 1024
+
+
+# ------------------------------------------------------------------------------------------------------ errors
+
+
+class ImageError(Exception):
+    """An image we cannot turn into an input. `status_code` is the HTTP status, `code` a stable machine code."""
+
+    status_code: int = 400
+    code: str = "image_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TooLargeError(ImageError):
+    """More bytes than ImageLimits.max_bytes."""
+
+    status_code, code = 413, "too_large"
+
+
+class TooManyPixelsError(ImageError):
+    """Width × height over ImageLimits.max_pixels, or over Pillow's own decompression-bomb limit."""
+
+    status_code, code = 413, "too_many_pixels"
+
+
+class NotAnImageError(ImageError):
+    """Not decodable as an image at all, or truncated or damaged. 422, not 400: the request arrived intact, its
+    content is what cannot be used."""
+
+    status_code, code = 422, "not_an_image"
+
+
+class UnsupportedFormatError(ImageError):
+    """A real image in a format outside ACCEPTED_FORMATS (TIFF, ICO, ...)."""
+
+    status_code, code = 415, "unsupported_format"
+
+
+class BadDataUrlError(ImageError):
+    """Not a 'data:image/...' URL, or its base64 is broken."""
+
+    status_code, code = 400, "bad_data_url"
+
+
+class EmptyImageError(ImageError):
+    """No ink: a blank, uniform or fully transparent image."""
+
+    status_code, code = 422, "empty_image"
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / _MB:.3g} MB"
+
+
+def _too_large(size: int, limit: int, at_least: bool = False) -> TooLargeError:
+    return TooLargeError(
+        f"The image is {'at least ' if at_least else ''}{_megabytes(size)} ({size:,} bytes); "
+        f"the limit is {_megabytes(limit)} ({limit:,} bytes). "
+        "Send a smaller image: crop it or save it at a lower resolution."
+    )
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What we agree to decode. max_pixels (width × height) guards memory against decompression bombs: a PNG of
+    a few kilobytes can declare 50 000 × 50 000 pixels."""
+
+    max_bytes: int = 5 * _MB
+    max_pixels: int = 4096 * 4096
+
+
+# --------------------------------------------------------------------------------------------------- data URLs
+
+
+def decode_data_url(url: str, limits: ImageLimits) -> bytes:
+    """'data:image/<type>[;base64],<payload>' (RFC 2397, what canvas.toDataURL gives) -> the image bytes.
+
+    A payload without ';base64' is percent-encoded, as the RFC allows. The size limit is checked before decoding,
+    on the least the payload can decode to, and again on the decoded bytes.
+    """
+    url = url.strip()
+    header, comma, payload = url.partition(",")
+    if header[:5].lower() != "data:" or not comma:
+        raise BadDataUrlError(
+            f"Expected a data URL like 'data:image/png;base64,iVBOR...', got text starting {url[:30]!r}."
+        )
+    mime, *params = [part.strip().lower() for part in header[5:].split(";")]
+    if not mime.startswith("image/"):
+        raise BadDataUrlError(f"The data URL holds {mime or 'text/plain'!r}, not an image: expected 'data:image/...'.")
+    if "base64" in params:
+        # Canvas output has no whitespace; refusing it keeps "how many bytes can this be?" exact.
+        payload = payload.rstrip("=")
+        least = len(payload) * 3 // 4  # unpadded base64: every 4 characters carry 3 bytes
+        if least > limits.max_bytes:
+            raise _too_large(least, limits.max_bytes, at_least=True)
+        try:
+            data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise BadDataUrlError(f"The data URL's base64 part is not valid base64 ({e}).") from None
+    else:
+        if len(payload) // 3 > limits.max_bytes:  # "%XX" is the most a byte can take
+            raise _too_large(len(payload) // 3, limits.max_bytes, at_least=True)
+        data = urllib.parse.unquote_to_bytes(payload)
+    if len(data) > limits.max_bytes:
+        raise _too_large(len(data), limits.max_bytes)
+    return data
+
+
+# ----------------------------------------------------------------------------------------------------- decoding
+
+
+def load_grayscale(data: bytes, limits: ImageLimits) -> np.ndarray:
+    """Image bytes -> float64 (H, W) in [0, 1], 1 = white.
+
+    EXIF orientation applied, first frame of an animation, transparency composited over a background that contrasts
+    with the ink, then ITU-R 601-2 luminance (Pillow's "L": 0.299 R + 0.587 G + 0.114 B).
+    """
+    if len(data) > limits.max_bytes:
+        raise _too_large(len(data), limits.max_bytes)
+    # Pillow's own bomb check warns above Image.MAX_IMAGE_PIXELS and raises above twice that: both refuse here.
+    # catch_warnings restores the warning filters on exit, so no global state outlives the call.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            img = _open(data)
+            pixels = img.width * img.height  # read from the header: no pixel is decoded yet
+            if pixels > limits.max_pixels:
+                raise TooManyPixelsError(
+                    f"The image is {img.width} × {img.height} = {pixels:,} pixels; the limit is "
+                    f"{limits.max_pixels:,} pixels. Send a smaller image."
+                )
+            # The first frame only. A truncated file raises here because ImageFile.LOAD_TRUNCATED_IMAGES is left
+            # False: a half-decoded digit would be classified as if it were whole.
+            img.load()
+            img = ImageOps.exif_transpose(img)  # phones store photos sideways and say so in EXIF
+            return _to_gray(img)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise TooManyPixelsError(
+                f"The image declares more pixels than can be decoded safely; the limit is {limits.max_pixels:,} "
+                "pixels. Send a smaller image."
+            ) from None
+        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
+            raise NotAnImageError(
+                f"The image could not be decoded: it may be truncated or damaged ({e}). Save it again and resend it."
+            ) from None
+
+
+def _open(data: bytes) -> Image.Image:
+    """Open lazily (the header only) among ACCEPTED_FORMATS; for anything else, say what it is if Pillow knows."""
+    accepted = ", ".join(ACCEPTED_FORMATS)
+    try:
+        return Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except UnidentifiedImageError:
+        pass
+    try:  # only to name the format in the message: no other plugin ever decodes pixels
+        with Image.open(io.BytesIO(data)) as other:
+            found = other.format
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error):
+        raise NotAnImageError(f"The file is not an image that can be read. Send a {accepted} image.") from None
+    raise UnsupportedFormatError(f"{found} images are not accepted. Send a {accepted} image.")
+
+
+def _to_gray(img: Image.Image) -> np.ndarray:
+    """A loaded image in any Pillow mode -> float64 (H, W) in [0, 1], 1 = white."""
+    if img.mode.startswith("I"):  # "I;16", "I;16B", "I" (16-bit PNG): the range is 0..65535, not 0..255
+        return np.clip(np.asarray(img, dtype=np.float64) / 65535, 0.0, 1.0)  # a 16-bit tRNS colour is ignored
+    if img.mode in ("P", "PA") or "transparency" in img.info:
+        img = img.convert("RGBA")  # palette indices -> colours; a tRNS chunk or GIF transparency -> alpha
+    if img.mode == "F":  # no accepted format yields it; Pillow's convention for "F" is the 0..255 scale of "L"
+        return np.clip(np.asarray(img, dtype=np.float64) / 255, 0.0, 1.0)
+    if img.mode in ("RGBA", "LA", "RGBa", "La"):
+        la = np.asarray(img.convert("RGBA").convert("LA"), dtype=np.float64) / 255  # (H, W, 2): luminance, alpha
+        return _composite(la[..., 0], la[..., 1])
+    if img.mode not in ("1", "L", "RGB"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    return np.asarray(img.convert("L"), dtype=np.float64) / 255
+
+
+def _composite(lum: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """(H, W) luminance and alpha -> (H, W) luminance flattened over a background that contrasts with the ink.
+
+    A canvas may send dark or light strokes on a transparent background, whose hidden colour (often black at alpha 0)
+    means nothing. So look at what is visible: if the mostly-opaque pixels are dark, the ink is dark and goes over
+    white; if light, over black. With nothing visible at all the result is blank, and preprocess says so.
+    """
+    if alpha.min() >= 1.0:
+        return lum
+    visible = alpha >= 0.5
+    if visible.any():
+        ink = float(np.median(lum[visible]))
+    elif alpha.sum() > 0:  # only faint strokes: weigh each pixel by how visible it is
+        ink = float((lum * alpha).sum() / alpha.sum())
+    else:
+        return np.ones_like(lum)
+    background = 1.0 if ink < 0.5 else 0.0
+    return lum * alpha + background * (1.0 - alpha)
+
+
+# ------------------------------------------------------------------------------------------------ preprocessing
+
+# Of the brightest ink: pixels fainter than this (JPEG noise, the far tail of anti-aliasing) stay out of the box.
+INK_THRESHOLD: Final = 0.1
+# Brightest ink above the background below this: nothing was drawn. A blank JPEG's noise stays well under it.
+MIN_INK: Final = 0.1
+# Longest side of the "grayscale", "inverted" and "cropped" steps as kept for display: a photo stays a few hundred
+# kilobytes on the wire; a canvas (usually ≤ 560 px) is kept as it is.
+DISPLAY_MAX_SIDE: Final = 560
+
+
+@dataclass
+class Preprocessed:
+    """The network's input and every step that made it, so the page can show what the network really sees."""
+
+    input: np.ndarray  # (28, 28) float64 in [0, 1], white digit on black like MNIST; = steps["centered"]
+    steps: dict[str, np.ndarray]  # in order: grayscale, inverted, cropped, scaled, centered; see preprocess
+    inverted: bool  # the background was light, so the image was inverted to white ink on black
+    bbox: tuple[int, int, int, int]  # (top, left, bottom, right) of the ink in the grayscale image, slice-exclusive
+    center_of_mass: tuple[float, float]  # (row, col) in the scaled digit, before placement
+    offset: tuple[int, int]  # (row, col) of the scaled digit's top-left corner in the 28×28 input
+    background: float  # the level subtracted after inversion: the median of the border
+    display_scale: float  # grayscale, inverted and cropped were shrunk by this factor for display; 1 = full size
+
+
+def preprocess(gray: np.ndarray) -> Preprocessed:
+    """(H, W) in [0, 1], 1 = white -> Preprocessed whose input is (28, 28), white digit on black, as MNIST made it.
+
+    1. inverted: the background is light when the median of the outermost rows and columns is above 0.5; then
+       the image is inverted. The border's median is then subtracted, so grey paper becomes black like MNIST's.
+    2. ink: pixels above INK_THRESHOLD × the brightest; nothing above MIN_INK -> EmptyImageError.
+    3. cropped: to the ink's bounding box.
+    4. scaled: the longer side to 20 px, aspect kept (Lanczos), then stretched so the brightest pixel is 1.0:
+       MNIST digits reach full intensity, and a light-grey drawing should too.
+    5. centered: pasted on 28×28 black with its centre of mass at (14, 14), by whole pixels, never cut off.
+    """
+    gray = np.asarray(gray, dtype=np.float64)
+    if gray.ndim != 2 or gray.size == 0 or not np.isfinite(gray).all():
+        raise ValueError(f"preprocess expects a finite (H, W) array, got shape {gray.shape}")
+    edge = geometry.border(gray)
+    inverted = bool(np.median(edge) > 0.5)
+    ink = 1.0 - gray if inverted else gray
+    background = float(np.median(1.0 - edge if inverted else edge))
+    ink = np.clip(ink - background, 0.0, 1.0)
+    peak = float(ink.max())
+    if peak < MIN_INK:
+        raise EmptyImageError(
+            "The image is blank: nothing stands out from the background (a uniform or empty canvas). "
+            "Draw a digit, or send a picture of one, and try again."
+        )
+    top, left, bottom, right = geometry.bounding_box(ink > INK_THRESHOLD * peak)
+    cropped = ink[top:bottom, left:right]
+    scaled = geometry.fit_box(cropped)
+    scaled /= scaled.max()  # > 0: the crop holds the brightest pixel, and Lanczos keeps a positive mass positive
+    com = geometry.center_of_mass(scaled)
+    centered, offset = geometry.place(scaled, com)
+    display_scale = min(1.0, DISPLAY_MAX_SIDE / max(gray.shape))
+    steps = {
+        "grayscale": geometry.shrink(gray, display_scale),
+        "inverted": geometry.shrink(ink, display_scale),
+        "cropped": geometry.shrink(cropped, display_scale),
+        "scaled": scaled,
+        "centered": centered,
+    }
+    return Preprocessed(
+        input=centered,
+        steps=steps,
+        inverted=inverted,
+        bbox=(top, left, bottom, right),
+        center_of_mass=com,
+        offset=offset,
+        background=background,
+        display_scale=display_scale,
+    )
+
+
+def image_to_input(data: bytes, limits: ImageLimits | None = None) -> Preprocessed:
+    """Image bytes -> Preprocessed: load_grayscale, then preprocess. Raises ImageError (see the subclasses)."""
+    return preprocess(load_grayscale(data, limits if limits is not None else ImageLimits()))
