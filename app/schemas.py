@@ -45,7 +45,7 @@ class ForwardResponse(BaseModel):
 
 
 class BackwardRequest(BaseModel):
-    target: int = Field(ge=0, le=9, description="The label the network should have given (0-9).")
+    target: int = Field(ge=0, le=9, strict=True, description="The label the network should have given (0-9).")
     loss: Literal["cross_entropy", "mse"] = Field(
         default="cross_entropy",
         description="cross_entropy: softmax cross-entropy, δ of the last layer = p − y. mse: ½Σ(t − y)² on the raw "

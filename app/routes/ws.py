@@ -19,6 +19,7 @@ client that disconnects mid-pass leaves its session consistent and nothing else 
 from __future__ import annotations
 
 import json
+import logging
 from collections import deque
 from typing import Any
 
@@ -34,6 +35,7 @@ from app.services.images import ImageError, ImageLimits, decode_data_url, image_
 from app.services.sessions import new_session_id
 
 router = APIRouter()
+log = logging.getLogger("cnn_visualizer")
 COMMANDS = ("forward", "backward", "step", "next", "run", "reset")
 
 
@@ -81,7 +83,7 @@ class Connection:
     async def handle(self, raw: str) -> None:
         try:
             command = json.loads(raw)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: arrays nested past the parser's depth
             raise CommandError("invalid_json", "a command must be a JSON object, e.g. {\"cmd\": \"next\"}") from None
         if not isinstance(command, dict) or command.get("cmd") not in COMMANDS:
             got = command.get("cmd") if isinstance(command, dict) else command
@@ -147,18 +149,28 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     conn = Connection(websocket, svc, key)
     try:
         while True:
-            raw = await websocket.receive_text()
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            raw = message.get("text")
             try:
+                if raw is None:
+                    raise CommandError("invalid_json", "commands are JSON text frames, e.g. {\"cmd\": \"next\"}")
                 await conn.handle(raw)
             except CommandError as e:
                 await websocket.send_text(json.dumps({"type": "error", "code": e.code, "message": e.message}))
             except (AppError, ImageError) as e:
-                code, message = e.code, getattr(e, "message", str(e))
-                await websocket.send_text(json.dumps({"type": "error", "code": code, "message": message}))
+                await websocket.send_text(json.dumps({"type": "error", "code": e.code, "message": str(e)}))
             except ValidationError as e:
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ()))
                 await websocket.send_text(json.dumps({"type": "error", "code": "invalid_request",
                                                       "message": f"{where}: {first.get('msg')}"}))
+            except WebSocketDisconnect:
+                raise
+            except Exception:  # whatever else a command does, the socket stays open and usable
+                log.exception("unexpected error in a WebSocket command")
+                await websocket.send_text(json.dumps({"type": "error", "code": "internal_error",
+                                                      "message": "something went wrong on the server; it was logged"}))
     except WebSocketDisconnect:
         conn.pending.clear()  # the pass was already stored; only undelivered messages are dropped

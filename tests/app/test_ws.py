@@ -1,0 +1,478 @@
+"""WS /ws (app/routes/ws.py): passes streamed one layer at a time, paced by next/run, refusals that leave the socket
+usable, the session shared with the REST API, and a client that drops out mid-pass.
+
+The messages of a pass must carry what the REST API answers for the same image: the REST responses are the reference.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from starlette.testclient import WebSocketTestSession
+
+from app.encoding import decode_frame, decode_json
+from tests.app.conftest import data_url
+
+Message = dict[str, Any]
+WEIGHTED = [(0, "conv1", "Conv2D"), (3, "conv2", "Conv2D"), (7, "dense1", "Dense"), (9, "dense2", "Dense"),
+            (11, "dense3", "Dense")]
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+
+
+def receive(ws: WebSocketTestSession) -> Message:
+    """The next server message, decoded: binary frames by decode_frame, text frames as JSON."""
+    message = ws.receive()
+    assert message["type"] == "websocket.send", f"the server closed the socket: {message}"
+    if message.get("bytes") is not None:
+        return decode_frame(message["bytes"])
+    decoded: Message = json.loads(message["text"])
+    return decoded
+
+
+def send(ws: WebSocketTestSession, cmd: str, **fields: Any) -> None:
+    ws.send_text(json.dumps({"cmd": cmd, **fields}))
+
+
+def expect_error(ws: WebSocketTestSession, code: str, *words: str) -> Message:
+    """The next message is an error with `code` whose message is a sentence holding each of `words`."""
+    message = receive(ws)
+    assert message["type"] == "error", message
+    assert message["code"] == code, message
+    text = message["message"]
+    assert isinstance(text, str) and len(text) > 15 and "Traceback" not in text, text
+    for word in words:
+        assert word in text, f"{word!r} not in {text!r}"
+    return message
+
+
+def read_pass(ws: WebSocketTestSession) -> tuple[Message, list[Message], Message]:
+    """start, the layers, done of a pass sent whole (mode run)."""
+    start = receive(ws)
+    assert start["type"] == "start", start
+    layers = []
+    while (message := receive(ws))["type"] == "layer":
+        layers.append(message)
+    assert message["type"] == "done", message
+    return start, layers, message
+
+
+def run_pass(ws: WebSocketTestSession, cmd: str, **fields: Any) -> tuple[Message, list[Message], Message]:
+    send(ws, cmd, mode="run", **fields)
+    return read_pass(ws)
+
+
+def step_pass(ws: WebSocketTestSession, cmd: str, **fields: Any) -> tuple[Message, list[Message], Message]:
+    """The same pass in mode step: one `next` per further layer. Each `next` must bring exactly one layer (and the
+    last one 'done'): were anything sent early, the following receive would not be the expected index."""
+    send(ws, cmd, mode="step", **fields)
+    start = receive(ws)
+    assert start["type"] == "start", start
+    layers = [receive(ws)]
+    for _ in range(start["layers"] - 1):
+        assert layers[-1]["type"] == "layer" and layers[-1]["remaining"] > 0, layers[-1]
+        send(ws, "next")
+        layers.append(receive(ws))
+        assert layers[-1]["type"] == "layer", layers[-1]
+        assert layers[-1]["index"] != layers[-2]["index"]
+    assert layers[-1]["remaining"] == 0
+    done = receive(ws)
+    assert done["type"] == "done", done
+    return start, layers, done
+
+
+PASSES = {"run": run_pass, "step": step_pass}
+
+
+def assert_nothing_pending(ws: WebSocketTestSession) -> None:
+    """No message of the last pass is left: a `next` is refused (and is answered before anything queued later)."""
+    send(ws, "next")
+    expect_error(ws, "nothing_pending", "next")
+
+
+def blank_png() -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (280, 280), 255).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def upload(png: bytes) -> dict[str, Any]:
+    return {"files": {"file": ("digit.png", png, "image/png")}}
+
+
+# ----------------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def seven(digit_png: Callable[..., bytes]) -> bytes:
+    return digit_png(7)
+
+
+@pytest.fixture
+def ws(client: TestClient) -> Iterator[WebSocketTestSession]:
+    with client.websocket_connect("/ws") as socket:
+        yield socket
+
+
+@pytest.fixture
+def model_layers(client: TestClient) -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = client.get("/api/model").json()["layers"]
+    return layers
+
+
+# ------------------------------------------------------------------------------------------------------ forward
+
+
+def test_forward_run_sends_start_every_layer_in_order_then_the_rest_apis_prediction(
+    client: TestClient, ws: WebSocketTestSession, seven: bytes, model_layers: list[dict[str, Any]]
+) -> None:
+    rest = client.post("/api/forward", **upload(seven))
+    assert rest.status_code == 200, rest.text
+    rest_body = rest.json()
+
+    send(ws, "forward", image=data_url(seven), mode="run")
+    frames = []
+    while True:
+        raw = ws.receive()
+        frames.append(raw)
+        if raw.get("text") is not None and json.loads(raw["text"])["type"] == "done":
+            break
+    messages = [decode_frame(f["bytes"]) if f.get("bytes") is not None else json.loads(f["text"]) for f in frames]
+    start, layers, done = messages[0], messages[1:-1], messages[-1]
+
+    assert start["type"] == "start" and start["phase"] == "forward" and start["layers"] == 12
+    assert start["input"].shape == (28, 28)
+    np.testing.assert_array_equal(start["input"], decode_json(rest_body["input"]))
+    assert len(layers) == 12
+    for i, (layer, row, rest_layer) in enumerate(zip(layers, model_layers, rest_body["layers"], strict=True)):
+        assert layer["type"] == "layer" and layer["phase"] == "forward"
+        assert (layer["index"], layer["name"], layer["kind"]) == (i, row["name"], row["kind"])
+        assert layer["remaining"] == 11 - i
+        assert layer["output"].shape == tuple(row["output_shape"]) and layer["output_shape"] == row["output_shape"]
+        np.testing.assert_array_equal(layer["output"], decode_json(rest_layer["output"]))
+    # Arrays travel in binary frames, the rest as JSON text.
+    assert all(f.get("bytes") is not None for f in frames[:-1]) and frames[-1].get("bytes") is None
+
+    assert done["phase"] == "forward"
+    assert done["prediction"] == rest_body["prediction"] == int(np.argmax(done["probabilities"]))
+    assert sum(done["probabilities"]) == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose(done["probabilities"], rest_body["probabilities"], rtol=0, atol=1e-12)
+    assert_nothing_pending(ws)
+
+
+def test_forward_step_sends_start_and_one_layer_then_one_per_next_and_the_rest_on_run(
+    ws: WebSocketTestSession, seven: bytes
+) -> None:
+    send(ws, "forward", image=data_url(seven), mode="step")
+    start = receive(ws)
+    assert (start["type"], start["phase"], start["layers"]) == ("start", "forward", 12)
+    first = receive(ws)
+    assert (first["type"], first["index"], first["remaining"]) == ("layer", 0, 11)
+    for index in (1, 2, 3):
+        send(ws, "next")  # answered with layer `index`: so nothing beyond the previous layer had been sent
+        layer = receive(ws)
+        assert (layer["type"], layer["index"], layer["remaining"]) == ("layer", index, 11 - index)
+    send(ws, "run")
+    rest = [receive(ws) for _ in range(9)]
+    assert [m["type"] for m in rest] == ["layer"] * 8 + ["done"]
+    assert [m["index"] for m in rest[:-1]] == list(range(4, 12))
+    assert rest[-1]["phase"] == "forward" and len(rest[-1]["probabilities"]) == 10
+
+    assert_nothing_pending(ws)
+    send(ws, "run")
+    expect_error(ws, "nothing_pending", "run")
+    _, layers, done = run_pass(ws, "forward", image=data_url(seven))  # still usable
+    assert len(layers) == 12 and done["phase"] == "forward"
+
+
+def test_the_last_next_brings_the_last_layer_and_done_and_the_results_match_mode_run(
+    ws: WebSocketTestSession, seven: bytes
+) -> None:
+    _, stepped, stepped_done = step_pass(ws, "forward", image=data_url(seven))
+    assert [m["index"] for m in stepped] == list(range(12))
+    assert_nothing_pending(ws)
+    _, ran, ran_done = run_pass(ws, "forward", image=data_url(seven))
+    for a, b in zip(stepped, ran, strict=True):
+        np.testing.assert_array_equal(a["output"], b["output"])
+    assert stepped_done == ran_done
+
+
+def test_next_or_run_before_any_pass_is_refused_in_plain_words(ws: WebSocketTestSession, seven: bytes) -> None:
+    for cmd in ("next", "run"):
+        send(ws, cmd)
+        expect_error(ws, "nothing_pending", cmd, "forward")
+    assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
+
+
+# ----------------------------------------------------------------------------------------------------- backward
+
+
+@pytest.mark.parametrize("mode", ["run", "step"])
+def test_backward_goes_from_the_last_layer_to_the_first_as_the_rest_api_does(
+    client: TestClient, ws: WebSocketTestSession, seven: bytes, model_layers: list[dict[str, Any]], mode: str
+) -> None:
+    assert client.post("/api/forward", **upload(seven)).status_code == 200
+    rest = client.post("/api/backward", json={"target": 3})
+    assert rest.status_code == 200, rest.text
+    rest_body = rest.json()
+    rest_layers = {layer["index"]: layer for layer in rest_body["layers"]}
+
+    run_pass(ws, "forward", image=data_url(seven))
+    start, layers, done = PASSES[mode](ws, "backward", target=3)
+
+    assert (start["phase"], start["layers"], start["target"], start["loss_name"]) == ("backward", 12, 3,
+                                                                                     "cross_entropy")
+    assert [m["index"] for m in layers] == list(range(11, -1, -1))
+    assert [m["remaining"] for m in layers] == list(range(11, -1, -1))
+    for layer in layers:
+        row, reference = model_layers[layer["index"]], rest_layers[layer["index"]]
+        assert (layer["phase"], layer["name"], layer["kind"]) == ("backward", row["name"], row["kind"])
+        assert layer["delta_of"] == reference["delta_of"] == ("net" if row["kind"] in ("Conv2D", "Dense") else "out")
+        assert layer["delta"].shape == tuple(row["output_shape"])
+        np.testing.assert_array_equal(layer["delta"], decode_json(reference["delta"]))
+        assert set(layer["grads"]) == set(reference["grads"]) == ({"W", "b"} if row["params"] else set())
+        for key, grad in layer["grads"].items():
+            np.testing.assert_allclose(grad, decode_json(reference["grads"][key]), rtol=1e-6, atol=1e-12)
+        assert ("routing" in layer) == (row["kind"] == "MaxPool2D") == ("routing" in reference)
+        assert ("grad_input" in layer) == (layer["index"] == 0)
+    assert layers[-1]["grad_input"].shape == (1, 28, 28)
+    np.testing.assert_array_equal(layers[-1]["grad_input"], decode_json(rest_layers[0]["grad_input"]))
+
+    assert done["phase"] == "backward" and done["loss"] > 0
+    assert done["loss"] == pytest.approx(rest_body["loss"], rel=1e-12)
+    assert done["prediction"] == rest_body["prediction"]
+    assert_nothing_pending(ws)
+
+
+def test_backward_before_any_forward_is_refused_then_works_after_one(ws: WebSocketTestSession, seven: bytes) -> None:
+    send(ws, "backward", target=3)
+    expect_error(ws, "no_forward_yet", "forward")
+    run_pass(ws, "forward", image=data_url(seven))
+    assert run_pass(ws, "backward", target=3)[2]["phase"] == "backward"
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [({"target": 10}, "target"), ({"target": -1}, "target"), ({}, "target"), ({"target": "seven"}, "target"),
+     ({"target": 3, "loss": "hinge"}, "loss")],
+)
+def test_a_bad_backward_is_refused_naming_the_field_and_the_socket_keeps_working(
+    ws: WebSocketTestSession, seven: bytes, fields: dict[str, Any], named: str
+) -> None:
+    run_pass(ws, "forward", image=data_url(seven))
+    send(ws, "backward", **fields)
+    expect_error(ws, "invalid_request", named)
+    start, layers, done = run_pass(ws, "backward", target=3, loss="mse")
+    assert start["loss_name"] == "mse" and len(layers) == 12 and done["loss"] > 0
+
+
+# ------------------------------------------------------------------------------------------------------- update
+
+
+@pytest.mark.parametrize("mode", ["run", "step"])
+def test_step_updates_the_five_layers_with_weights_in_order_and_lowers_the_loss(
+    ws: WebSocketTestSession, seven: bytes, mode: str
+) -> None:
+    run_pass(ws, "forward", image=data_url(seven))
+    backward_done = run_pass(ws, "backward", target=3)[2]
+    start, layers, done = PASSES[mode](ws, "step", lr=0.01)
+
+    assert (start["phase"], start["layers"], start["lr"], start["momentum"]) == ("update", 5, 0.01, 0.0)
+    assert [(m["index"], m["name"], m["kind"]) for m in layers] == WEIGHTED
+    for layer in layers:
+        assert layer["phase"] == "update" and set(layer["params"]) == {"W", "b"}
+        for entry in layer["params"].values():
+            assert entry["delta"].shape == tuple(entry["shape"])
+            if "before" in entry:
+                np.testing.assert_allclose(entry["after"] - entry["before"], entry["delta"], atol=1e-6)
+    assert done["phase"] == "update" and done["steps"] == 1
+    assert done["loss_before"] == pytest.approx(backward_done["loss"], rel=1e-12)
+    assert done["loss_after"] < done["loss_before"]
+    assert done["loss_history"] == [done["loss_after"]]
+    assert_nothing_pending(ws)
+
+
+def test_step_before_forward_or_backward_is_refused_then_works(ws: WebSocketTestSession, seven: bytes) -> None:
+    send(ws, "step", lr=0.01)
+    expect_error(ws, "no_forward_yet", "forward")
+    run_pass(ws, "forward", image=data_url(seven))
+    send(ws, "step", lr=0.01)
+    expect_error(ws, "no_backward_yet", "backward")
+    run_pass(ws, "backward", target=3)
+    assert run_pass(ws, "step", lr=0.01)[2]["steps"] == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [({"lr": 2.5}, ("2.5", "limit", "2")), ({"lr": 0}, ("lr",)), ({"lr": -0.1}, ("lr",)), ({}, ("lr",)),
+     ({"lr": 0.01, "momentum": 1.0}, ("momentum",))],
+)
+def test_a_bad_step_is_refused_and_changes_nothing(
+    make_client: Callable[..., TestClient], seven: bytes, fields: dict[str, Any], words: tuple[str, ...]
+) -> None:
+    with make_client(max_learning_rate=2.0).websocket_connect("/ws") as ws:
+        run_pass(ws, "forward", image=data_url(seven))
+        run_pass(ws, "backward", target=3)
+        send(ws, "step", **fields)
+        expect_error(ws, "invalid_request", *words)
+        done = run_pass(ws, "step", lr=2.0)[2]  # the limit itself is allowed
+        assert done["steps"] == 1
+
+
+def test_reset_brings_back_the_pretrained_probabilities(ws: WebSocketTestSession, seven: bytes) -> None:
+    pretrained = run_pass(ws, "forward", image=data_url(seven))[2]["probabilities"]
+    run_pass(ws, "backward", target=3)
+    run_pass(ws, "step", lr=0.1)
+    changed = run_pass(ws, "forward", image=data_url(seven))[2]["probabilities"]
+    assert not np.allclose(changed, pretrained, rtol=0, atol=1e-6)
+
+    send(ws, "reset")
+    done = receive(ws)
+    assert (done["type"], done["phase"]) == ("done", "reset") and "pretrained" in done["message"]
+    assert_nothing_pending(ws)
+    again = run_pass(ws, "forward", image=data_url(seven))[2]["probabilities"]
+    np.testing.assert_allclose(again, pretrained, rtol=0, atol=1e-12)
+    send(ws, "step", lr=0.01)  # the reset forgot the target as well as the weights
+    expect_error(ws, "no_backward_yet")
+
+
+# ------------------------------------------------------------------------------------------------- bad commands
+
+SEVEN = "<seven>"  # replaced by the sample 7 as a data URL
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "words"),
+    [
+        ("forward please", "invalid_json", ("JSON",)),
+        ("{\"cmd\": \"next\"", "invalid_json", ("JSON",)),
+        ("[1, 2]", "unknown_command", ("forward",)),
+        ("\"next\"", "unknown_command", ("forward",)),
+        ("{\"cmd\": \"fly\"}", "unknown_command", ("'fly'", "forward", "backward", "reset")),
+        ("{\"cmd\": 5}", "unknown_command", ("forward",)),
+        ("{\"mode\": \"run\"}", "unknown_command", ("forward",)),
+        (json.dumps({"cmd": "forward", "image": SEVEN, "mode": "fast"}), "invalid_request", ("mode", "'fast'")),
+        (json.dumps({"cmd": "forward"}), "invalid_request", ("image", "data URL")),
+        (json.dumps({"cmd": "forward", "image": 7}), "invalid_request", ("image",)),
+        (json.dumps({"cmd": "forward", "image": "https://example.com/7.png"}), "bad_data_url", ("data URL",)),
+        (json.dumps({"cmd": "forward", "image": "data:text/plain;base64,aGk="}), "bad_data_url", ("not an image",)),
+        (json.dumps({"cmd": "forward", "image": "data:image/png;base64,@@@@"}), "bad_data_url", ("base64",)),
+        (json.dumps({"cmd": "forward", "image": data_url(b"hello, not a png")}), "not_an_image", ("image",)),
+        (json.dumps({"cmd": "forward", "image": data_url(blank_png())}), "empty_image", ()),
+    ],
+)
+def test_a_bad_command_gets_an_error_in_plain_words_and_the_socket_stays_usable(
+    ws: WebSocketTestSession, seven: bytes, raw: str, code: str, words: tuple[str, ...]
+) -> None:
+    ws.send_text(raw.replace(SEVEN, data_url(seven)))
+    expect_error(ws, code, *words)
+    start, layers, done = run_pass(ws, "forward", image=data_url(seven))
+    assert len(layers) == 12 and done["phase"] == "forward"
+
+
+def test_a_binary_frame_from_the_client_gets_an_error_and_the_socket_stays_usable(
+    client: TestClient, seven: bytes
+) -> None:
+    # A binary frame has no "text": it must get an error, not kill the endpoint (the socket would close with 1011).
+    with client.websocket_connect("/ws") as ws:
+        ws.send_bytes(json.dumps({"cmd": "forward", "image": data_url(seven)}).encode())
+        expect_error(ws, "invalid_json", "text")
+        assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
+
+
+def test_json_nested_deeper_than_the_parser_allows_gets_an_error_and_the_socket_stays_usable(
+    client: TestClient, seven: bytes
+) -> None:
+    # json.loads raises RecursionError on arrays nested ~1000 deep: an error message, and the socket stays up
+    # whatever the command.
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text("[" * 100_000 + "]" * 100_000)
+        expect_error(ws, "invalid_json", "JSON")
+        assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
+
+
+# ------------------------------------------------------------------------------------- replacing a pending pass
+
+
+def test_a_new_command_replaces_the_pass_being_stepped_through(ws: WebSocketTestSession, seven: bytes) -> None:
+    send(ws, "forward", image=data_url(seven), mode="step")
+    assert [receive(ws)["type"] for _ in range(2)] == ["start", "layer"]
+    send(ws, "backward", target=1, mode="step")  # the forward was stored whole: its backward can start
+    start, first = receive(ws), receive(ws)
+    assert (start["type"], start["phase"]) == ("start", "backward")
+    assert (first["phase"], first["index"]) == ("backward", 11)
+    send(ws, "run")
+    rest = [receive(ws) for _ in range(12)]
+    assert [m["phase"] for m in rest] == ["backward"] * 12
+    assert [m.get("index") for m in rest] == [*range(10, -1, -1), None] and rest[-1]["type"] == "done"
+    assert_nothing_pending(ws)
+
+
+def test_a_new_pass_in_mode_run_sends_only_its_own_messages(ws: WebSocketTestSession, seven: bytes,
+                                                            digit_png: Callable[..., bytes]) -> None:
+    send(ws, "forward", image=data_url(seven), mode="step")
+    receive(ws), receive(ws)
+    start, layers, done = run_pass(ws, "forward", image=data_url(digit_png(2)))
+    assert [m["index"] for m in layers] == list(range(12))
+    assert done["prediction"] == run_pass(ws, "forward", image=data_url(digit_png(2)))[2]["prediction"]
+    assert_nothing_pending(ws)
+
+
+# --------------------------------------------------------------------------------------- sessions and dropouts
+
+
+def test_a_client_that_drops_mid_pass_leaves_its_session_consistent(client: TestClient, seven: bytes) -> None:
+    assert client.post("/api/reset").status_code == 200  # the browser gets its cookie from a page or API call
+    cookie = client.cookies["cnn_session"]
+    with client.websocket_connect("/ws") as ws:
+        run_pass(ws, "forward", image=data_url(seven))
+        send(ws, "backward", target=2, mode="step")
+        assert [receive(ws)["type"] for _ in range(2)] == ["start", "layer"]
+    # Leaving the block closed the socket; had the endpoint raised, the exit would have re-raised it.
+
+    state = client.app.state.services.store.get(cookie)  # type: ignore[attr-defined]
+    assert state is not None and state.input is not None
+    assert (state.target, state.loss, state.steps) == (2, "cross_entropy", 0)
+
+    with client.websocket_connect("/ws") as ws:  # same cookie: same session, the backward's target is there
+        done = run_pass(ws, "step", lr=0.01)[2]
+        assert done["steps"] == 1 and done["loss_after"] < done["loss_before"]
+    step = client.post("/api/step", json={"lr": 0.01})
+    assert step.status_code == 200 and step.json()["steps"] == 2
+
+
+def test_rest_and_websocket_share_the_session_of_one_cookie_and_tab(client: TestClient, seven: bytes) -> None:
+    client.post("/api/reset")
+    with client.websocket_connect("/ws") as ws:
+        run_pass(ws, "forward", image=data_url(seven))
+        ws_loss = run_pass(ws, "backward", target=4)[2]["loss"]
+    backward = client.post("/api/backward", json={"target": 4})
+    assert backward.status_code == 200, backward.text
+    assert backward.json()["loss"] == pytest.approx(ws_loss, rel=1e-12)
+
+    with client.websocket_connect("/ws?tab=tabA") as ws:
+        run_pass(ws, "forward", image=data_url(seven))
+    assert client.post("/api/backward", json={"target": 4}, headers={"X-Tab-Id": "tabA"}).status_code == 200
+    other = client.post("/api/backward", json={"target": 4}, headers={"X-Tab-Id": "tabB"})
+    assert (other.status_code, other.json()["code"]) == (409, "no_forward_yet")
+
+    assert client.post("/api/forward?tab=tabB", **upload(seven)).status_code == 200
+    with client.websocket_connect("/ws?tab=tabB") as ws:
+        assert run_pass(ws, "backward", target=4)[2]["loss"] == pytest.approx(ws_loss, rel=1e-12)
+
+
+def test_without_a_cookie_each_socket_has_a_session_of_its_own(client: TestClient, seven: bytes) -> None:
+    assert "cnn_session" not in client.cookies
+    with client.websocket_connect("/ws") as ws:
+        run_pass(ws, "forward", image=data_url(seven))
+    with client.websocket_connect("/ws") as ws:
+        send(ws, "backward", target=4)
+        expect_error(ws, "no_forward_yet")
