@@ -41,7 +41,10 @@ class Dense(Layer):
 
     def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
         x = self.cache["x"]
-        self.grads["W"] = dout.T @ x  # (K, N) @ (N, D): Σ over the batch of δ·xᵀ
+        if x.shape[0] == 1:  # one example: ∂E/∂W = δ·xᵀ exactly, and a broadcast product is 2-3× faster than gemm
+            self.grads["W"] = dout.T * x  # (K, 1) * (1, D)
+        else:
+            self.grads["W"] = dout.T @ x  # (K, N) @ (N, D): Σ over the batch of δ·xᵀ
         self.grads["b"] = dout.sum(axis=0)
         return dout @ self.params["W"] if input_grad else None  # (N, D): Wᵀδ per example
 

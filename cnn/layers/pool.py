@@ -90,7 +90,11 @@ class MaxPool2D(_Pool2D):
         return np.stack([rows, cols], axis=-1)
 
     def extras(self) -> dict[str, Array]:
-        return {"routing": self.routing()} if "argmax" in self.cache else {}
+        if "argmax" not in self.cache:
+            return {}
+        if "routing" not in self.cache:  # once per forward: the trace asks after forward and again after backward
+            self.cache["routing"] = self.routing()
+        return {"routing": self.cache["routing"]}
 
 
 class AvgPool2D(_Pool2D):
