@@ -38,13 +38,20 @@ class Outer:
 
 
 def _wire(a: np.ndarray) -> np.ndarray:
+    """The array as it travels: C order, little-endian, float32 or the smallest of uint8 / int32 that holds it.
+
+    (np.asarray with order="C" keeps 0-d arrays 0-d; np.ascontiguousarray would make them 1-d.)
+    """
     if np.issubdtype(a.dtype, np.floating):
-        return np.ascontiguousarray(a, dtype=WIRE_FLOAT)
+        return np.asarray(a, dtype=WIRE_FLOAT, order="C")
     if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
         hi = int(a.max()) if a.size else 0
         lo = int(a.min()) if a.size else 0
-        dtype = "<u1" if lo >= 0 and hi < 256 else "<i4"
-        return np.ascontiguousarray(a, dtype=np.dtype(dtype))
+        if lo >= 0 and hi < 256:
+            return np.asarray(a, dtype=np.dtype("<u1"), order="C")
+        if lo >= -(2**31) and hi < 2**31:
+            return np.asarray(a, dtype=np.dtype("<i4"), order="C")
+        raise ValueError(f"integers from {lo} to {hi} do not fit int32, the widest integer type on the wire")
     raise TypeError(f"cannot send arrays of {a.dtype}")
 
 
@@ -113,6 +120,9 @@ def encode_frame(message: dict[str, Any]) -> bytes:
         return value
 
     header = json.dumps(place(message), separators=(",", ":")).encode()
+    # Spaces (JSON whitespace) after the header make the payload start on a 4-byte boundary of the frame, so the
+    # browser can view float32 arrays in the received buffer without copying them.
+    header += b" " * ((-(4 + len(header))) % 4)
     return struct.pack("<I", len(header)) + header + b"".join(chunks)
 
 

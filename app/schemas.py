@@ -91,13 +91,19 @@ class GradcheckEntry(BaseModel):
     index: list[int] = Field(description="Position of the weight in the parameter array.")
     analytic: float = Field(description="∂E/∂w from the backward pass.")
     numerical: float = Field(description="(E(w + ε) − E(w − ε)) / 2ε with ε = 1e-6.")
-    relative_error: float = Field(description="|analytic − numerical| / (|analytic| + |numerical|); 0 if both are 0.")
+    absolute_error: float = Field(description="|analytic − numerical|.")
+    relative_error: float = Field(description="|analytic − numerical| / (|analytic| + |numerical|); 0 if both are 0. "
+                                  "Meaningless for gradients near the resolution.")
 
 
 class GradcheckResponse(BaseModel):
     param: str = Field(description="The parameter checked.")
     entries: list[GradcheckEntry] = Field(description="One row per sampled weight.")
-    max_relative_error: float = Field(description="The largest relative error among the entries.")
+    relative_error: float = Field(description="‖analytic − numerical‖ / (‖analytic‖ + ‖numerical‖) over the sampled "
+                                  "weights: the verdict (below 1e-7 means the backward pass is right).")
+    max_absolute_error: float = Field(description="The largest |analytic − numerical| among the entries.")
+    resolution: float = Field(description="How finely a centred difference resolves a gradient here (float64 "
+                              "rounding of E, divided by 2ε): absolute errors near it are noise.")
 
 
 class ResetResponse(BaseModel):

@@ -8,7 +8,15 @@
 """
 
 from cnn.errors import DivergenceError, ModelFileError, ShapeError, SpecError
-from cnn.gradcheck import check_layer, check_model, numerical_gradient, relative_error
+from cnn.gradcheck import (
+    GradCheckEntry,
+    check_layer,
+    check_model,
+    finite_difference_resolution,
+    numerical_gradient,
+    overall_relative_error,
+    relative_error,
+)
 from cnn.io import load_model, read_model_header, save_model
 from cnn.layers import (
     LAYER_TYPES,
@@ -42,6 +50,7 @@ __all__ = [
     "DivergenceError",
     "Dropout",
     "Flatten",
+    "GradCheckEntry",
     "Identity",
     "Layer",
     "LayerTrace",
@@ -59,12 +68,14 @@ __all__ = [
     "build_model",
     "check_layer",
     "check_model",
+    "finite_difference_resolution",
     "lenet5",
     "load_model",
     "mean_squared_error",
     "normalize_spec",
     "numerical_gradient",
     "one_hot",
+    "overall_relative_error",
     "read_model_header",
     "relative_error",
     "save_model",

@@ -32,6 +32,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in [
         (400, "The request cannot be used (e.g. a bad data URL, an unreadable image)."),
+        (404, "No layer or parameter of that name."),
         (409, "A step is missing: backward needs a forward first; an update needs a backward."),
         (413, "The image is larger than allowed, in bytes or in pixels."),
         (415, "Not a supported content or image type."),
@@ -47,23 +48,29 @@ def _limits(svc: Services) -> ImageLimits:
     return ImageLimits(max_bytes=svc.settings.max_upload_bytes, max_pixels=svc.settings.max_image_pixels)
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The raw body, refusing more than `limit` bytes without reading them all (Content-Length may be absent)."""
+async def _read_limited(request: Request, limit: int, image_limit: int) -> bytes:
+    """The raw body, refusing more than `limit` bytes without reading them all (Content-Length may be absent).
+
+    `limit` leaves room for the envelope (multipart headers, base64); the message names the image limit people set.
+    """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise AppError(_too_large(int(declared), limit), code="too_large", status_code=413)
+        raise _too_large(int(declared), image_limit)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise AppError(_too_large(len(body), limit), code="too_large", status_code=413)
+            raise _too_large(len(body), image_limit, at_least=True)
     # Cache it where Starlette's own body() does, so that request.form() can still parse what was read here.
     request._body = bytes(body)
     return request._body
 
 
-def _too_large(size: int, limit: int) -> str:
-    return f"the request is {size / 1e6:.1f} MB, more than the {limit / 1e6:.1f} MB allowed: send a smaller image"
+def _too_large(size: int, limit: int, at_least: bool = False) -> AppError:
+    amount = f"at least {size:,} bytes" if at_least else f"{size:,} bytes"
+    megabytes = f" ({limit / 2**20:.1f} MB)" if limit >= 2**20 // 10 else ""
+    return AppError(f"the request is {amount}, more than the {limit:,} bytes{megabytes} an image may have: send a "
+                    "smaller image", code="too_large", status_code=413)
 
 
 async def _image_bytes(request: Request, svc: Services) -> bytes:
@@ -71,17 +78,17 @@ async def _image_bytes(request: Request, svc: Services) -> bytes:
     limit = svc.settings.max_upload_bytes
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        body_limit = limit + 64 * 1024  # room for the multipart envelope
-        await _read_limited(request, body_limit)  # refuses an oversized body before parsing it
+        await _read_limited(request, limit + 64 * 1024, limit)  # refuses an oversized body before parsing it
         form = await request.form(max_files=1, max_fields=4)
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise AppError("the upload has no file: send the image in a form field named 'file'",
                            code="missing_file", status_code=400)
-        data = await upload.read(limit + 1)
-        return data
+        if upload.size is not None and upload.size > limit:
+            raise _too_large(upload.size, limit)
+        return await upload.read()
     if content_type == "application/json":
-        body = await _read_limited(request, limit * 4 // 3 + 64 * 1024)  # base64 is 4/3 of the bytes
+        body = await _read_limited(request, limit * 4 // 3 + 64 * 1024, limit)  # base64 is 4/3 of the bytes
         try:
             parsed = ImageRequest.model_validate_json(body)
         except ValueError:
@@ -181,9 +188,7 @@ def reset(svc: ServicesDep, key: SessionKey) -> dict[str, Any]:
              summary="Compare backward's gradient with finite differences for sampled weights")
 def gradcheck(body: GradcheckRequest, svc: ServicesDep, key: SessionKey) -> dict[str, Any]:
     with open_session(svc, key) as state:
-        entries = svc.network.gradcheck(state, body.param, body.samples, body.seed)
-    return {"param": body.param, "entries": entries,
-            "max_relative_error": max((e["relative_error"] for e in entries), default=0.0)}
+        return svc.network.gradcheck(state, body.param, body.samples, body.seed)
 
 
 @router.get("/export", summary="The session's current tensors (float64) as an .npz file",

@@ -20,7 +20,19 @@ from app.encoding import Outer
 from app.errors import NoBackwardYet, NoInputYet, StepRefused, UnknownName
 from app.services import payloads
 from app.services.sessions import SessionState
-from cnn import LOSSES, SGD, DivergenceError, Sequential, build_model, check_model, load_model, softmax, summary
+from cnn import (
+    LOSSES,
+    SGD,
+    DivergenceError,
+    Sequential,
+    build_model,
+    check_model,
+    finite_difference_resolution,
+    load_model,
+    overall_relative_error,
+    softmax,
+    summary,
+)
 
 CLASS_LABELS = [str(d) for d in range(10)]
 
@@ -199,17 +211,24 @@ class NetworkService:
 
     # Checks and exports
 
-    def gradcheck(self, state: SessionState, param: str, samples: int, seed: int) -> list[dict[str, Any]]:
+    def gradcheck(self, state: SessionState, param: str, samples: int, seed: int) -> dict[str, Any]:
         if param not in state.params:
             raise UnknownName(f"no parameter {param!r}; the parameters are {', '.join(state.params)}")
         if state.target is None:
             raise NoBackwardYet("choose a target and run backward before checking its gradient")
         x = self._batch(self._require_input(state))
         model = self._model(state.params)
-        entries = check_model(model, x, LOSSES[state.loss], [state.target], param, samples,
-                              np.random.default_rng(seed))
-        return [{"index": list(e.index), "analytic": e.analytic, "numerical": e.numerical,
-                 "relative_error": e.relative_error} for e in entries]
+        loss_fn = LOSSES[state.loss]
+        entries = check_model(model, x, loss_fn, [state.target], param, samples, np.random.default_rng(seed))
+        loss = loss_fn(model.forward(x), [state.target])[0]
+        return {
+            "param": param,
+            "entries": [{"index": list(e.index), "analytic": e.analytic, "numerical": e.numerical,
+                         "absolute_error": e.absolute_error, "relative_error": e.relative_error} for e in entries],
+            "relative_error": overall_relative_error(entries),
+            "max_absolute_error": max(e.absolute_error for e in entries),
+            "resolution": finite_difference_resolution(loss),
+        }
 
     def export(self, state: SessionState) -> bytes:
         """The session's current tensors, float64, as an .npz: input, every layer's output (and δ and gradients
