@@ -17,6 +17,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from threadpoolctl import threadpool_limits
 
 from app.config import Settings
 from app.errors import AppError
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One BLAS thread per request: each pass is small, and concurrency comes from requests running side by side.
+        # OpenBLAS's own threads fight over the cores under load (measured: 15× slower at 32 clients on 2 cores).
+        blas = threadpool_limits(limits=1, user_api="blas")
         try:
             network = NetworkService(settings.model_path)
         except ModelFileError as e:
@@ -56,7 +60,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = InMemorySessionStore(settings.max_sessions, settings.session_idle_seconds)
         app.state.services = Services(settings, network, store)
         log.info("serving %s (%d parameters)", settings.model_path, network.summary.total_params)
-        yield
+        try:
+            yield
+        finally:
+            blas.restore_original_limits()
 
     app = FastAPI(
         title="CNN Visualizer",
@@ -64,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Run a small numpy CNN forward and backward on a drawn digit and watch every layer.",
         lifespan=lifespan,
     )
-    app.add_middleware(GZipMiddleware, minimum_size=2048)
+    # Level 5, not Starlette's default 9: a 100 KB trace compresses in ~2 ms instead of ~15 ms, 3 % larger.
+    app.add_middleware(GZipMiddleware, minimum_size=2048, compresslevel=5)
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:

@@ -1,0 +1,47 @@
+# The CNN visualizer as a container: the package installed (not editable) into the image's Python, served by uvicorn
+# on port 8000 as a non-root user.
+#
+#   docker build -t cnn-visualizer .  &&  docker run --rm -p 127.0.0.1:8000:8000 cnn-visualizer
+#
+# One stage: the sources are a few hundred kB, so building a wheel in a separate stage would save almost nothing.
+# Sessions live in the server's memory, so it runs one uvicorn worker; scale with more containers behind a
+# load balancer that keeps a browser on one of them.
+FROM python:3.11-slim-bookworm
+
+# One BLAS thread per request: the concurrency comes from uvicorn's thread pool, and LeNet's matrices are too small
+# to gain from more. With OpenBLAS's default (a thread per core) 32 concurrent sessions drop from ~30 to ~1.5 cycles
+# per second and steps time out (python -m benchmarks.server, 2 cores).
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
+    OPENBLAS_NUM_THREADS=1 \
+    OMP_NUM_THREADS=1
+
+# A fixed UID/GID, so that volume permissions and Kubernetes' runAsUser can name it.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin app
+
+# Only what `pip install .` reads (.dockerignore keeps the rest out). templates/, static/ and the pretrained model
+# travel inside the installed package (see [tool.setuptools] in pyproject.toml), so the sources are removed after.
+COPY pyproject.toml README.md LICENSE /tmp/src/
+COPY cnn /tmp/src/cnn
+COPY app /tmp/src/app
+COPY templates /tmp/src/templates
+COPY static /tmp/src/static
+RUN pip install --no-cache-dir /tmp/src \
+    && rm -rf /tmp/src \
+    && mkdir -p /srv/cnn-visualizer
+
+# An empty working directory away from the sources, so `app` is imported from the installed package. Made above by
+# root, so the app's user cannot write there (it writes nothing: sessions live in memory).
+WORKDIR /srv/cnn-visualizer
+USER 10001:10001
+
+EXPOSE 8000
+
+# urllib, since slim images have no curl; urlopen raises (exit 1) on a refused connection or a non-2xx answer.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000"]
