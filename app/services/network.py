@@ -162,7 +162,7 @@ class NetworkService:
         model = self._model(state.params)
         logits_before = model.forward(x)
         loss_before, dlogits = loss_fn(logits_before, [state.target])
-        model.backward(dlogits)
+        model.backward(dlogits, input_grad=False)  # a step needs the weights' gradients, not the saliency map
         factors = self._delta_factors(model, lr, momentum)
         opt = SGD(lr, momentum=momentum)
         opt.velocity = {k: v.copy() for k, v in state.velocity.items()}
