@@ -15,3 +15,7 @@ class ModelFileError(ValueError):
 
 class DivergenceError(FloatingPointError):
     """An update would make weights NaN or infinite; nothing was changed."""
+
+
+class DataError(ValueError):
+    """A data file is missing, damaged, foreign or cannot be fetched. The message names the file and a fix."""

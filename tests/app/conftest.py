@@ -1,4 +1,5 @@
-"""Fixtures for the server tests: an app on the pretrained model, a client, and digits as image files."""
+"""Fixtures for the server tests: an app on the pretrained model, a client, digits as image files, and the sessions
+and sockets the REST API and WS /ws tests start from."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from starlette.testclient import WebSocketTestSession
 
 from app.config import Settings
 from app.main import create_app
 from cnn.pretrained import load_samples
+from tests.app.api_helpers import post_png
 
 
 @pytest.fixture(scope="session")
@@ -67,3 +70,39 @@ def digit_png(samples: tuple[np.ndarray, np.ndarray]) -> Callable[..., bytes]:
         return png_bytes(images[digit], **kwargs)
 
     return make
+
+
+# ---------------------------------------------------------------------------- the REST API and WS /ws tests
+
+
+@pytest.fixture
+def seven(digit_png: Callable[..., bytes]) -> bytes:
+    return digit_png(7)
+
+
+@pytest.fixture
+def forwarded(client: TestClient, seven: bytes) -> dict[str, Any]:
+    """The client's session after a forward of the sample 7: the forward response."""
+    r = post_png(client, seven)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture
+def backwarded(client: TestClient, forwarded: dict[str, Any]) -> dict[str, Any]:
+    """... and after a backward towards the wrong label 3 (a large, informative gradient): the backward response."""
+    r = client.post("/api/backward", json={"target": 3})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture
+def ws(client: TestClient) -> Iterator[WebSocketTestSession]:
+    with client.websocket_connect("/ws") as socket:
+        yield socket
+
+
+@pytest.fixture
+def model_layers(client: TestClient) -> list[dict[str, Any]]:
+    layers: list[dict[str, Any]] = client.get("/api/model").json()["layers"]
+    return layers

@@ -1,132 +1,34 @@
-"""WS /ws (app/routes/ws.py): passes streamed one layer at a time, paced by next/run, refusals that leave the socket
-usable, the session shared with the REST API, and a client that drops out mid-pass.
+"""WS /ws (app/routes/ws.py): forward, backward and update passes streamed one layer at a time, paced by next/run,
+and a new command replacing a pass being stepped through. Bad commands and sessions are in test_ws_errors.py.
 
 The messages of a pass must carry what the REST API answers for the same image: the REST responses are the reference.
+Helpers are in ws_helpers.py; the fixtures seven, ws and model_layers in conftest.py.
 """
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from starlette.testclient import WebSocketTestSession
 
 from app.encoding import decode_frame, decode_json
 from tests.app.conftest import data_url
-
-Message = dict[str, Any]
-WEIGHTED = [(0, "conv1", "Conv2D"), (3, "conv2", "Conv2D"), (7, "dense1", "Dense"), (9, "dense2", "Dense"),
-            (11, "dense3", "Dense")]
-
-
-# ------------------------------------------------------------------------------------------------------ helpers
-
-
-def receive(ws: WebSocketTestSession) -> Message:
-    """The next server message, decoded: binary frames by decode_frame, text frames as JSON."""
-    message = ws.receive()
-    assert message["type"] == "websocket.send", f"the server closed the socket: {message}"
-    if message.get("bytes") is not None:
-        return decode_frame(message["bytes"])
-    decoded: Message = json.loads(message["text"])
-    return decoded
-
-
-def send(ws: WebSocketTestSession, cmd: str, **fields: Any) -> None:
-    ws.send_text(json.dumps({"cmd": cmd, **fields}))
-
-
-def expect_error(ws: WebSocketTestSession, code: str, *words: str) -> Message:
-    """The next message is an error with `code` whose message is a sentence holding each of `words`."""
-    message = receive(ws)
-    assert message["type"] == "error", message
-    assert message["code"] == code, message
-    text = message["message"]
-    assert isinstance(text, str) and len(text) > 15 and "Traceback" not in text, text
-    for word in words:
-        assert word in text, f"{word!r} not in {text!r}"
-    return message
-
-
-def read_pass(ws: WebSocketTestSession) -> tuple[Message, list[Message], Message]:
-    """start, the layers, done of a pass sent whole (mode run)."""
-    start = receive(ws)
-    assert start["type"] == "start", start
-    layers = []
-    while (message := receive(ws))["type"] == "layer":
-        layers.append(message)
-    assert message["type"] == "done", message
-    return start, layers, message
-
-
-def run_pass(ws: WebSocketTestSession, cmd: str, **fields: Any) -> tuple[Message, list[Message], Message]:
-    send(ws, cmd, mode="run", **fields)
-    return read_pass(ws)
-
-
-def step_pass(ws: WebSocketTestSession, cmd: str, **fields: Any) -> tuple[Message, list[Message], Message]:
-    """The same pass in mode step: one `next` per further layer. Each `next` must bring exactly one layer (and the
-    last one 'done'): were anything sent early, the following receive would not be the expected index."""
-    send(ws, cmd, mode="step", **fields)
-    start = receive(ws)
-    assert start["type"] == "start", start
-    layers = [receive(ws)]
-    for _ in range(start["layers"] - 1):
-        assert layers[-1]["type"] == "layer" and layers[-1]["remaining"] > 0, layers[-1]
-        send(ws, "next")
-        layers.append(receive(ws))
-        assert layers[-1]["type"] == "layer", layers[-1]
-        assert layers[-1]["index"] != layers[-2]["index"]
-    assert layers[-1]["remaining"] == 0
-    done = receive(ws)
-    assert done["type"] == "done", done
-    return start, layers, done
-
-
-PASSES = {"run": run_pass, "step": step_pass}
-
-
-def assert_nothing_pending(ws: WebSocketTestSession) -> None:
-    """No message of the last pass is left: a `next` is refused (and is answered before anything queued later)."""
-    send(ws, "next")
-    expect_error(ws, "nothing_pending", "next")
-
-
-def blank_png() -> bytes:
-    buf = io.BytesIO()
-    Image.new("L", (280, 280), 255).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def upload(png: bytes) -> dict[str, Any]:
-    return {"files": {"file": ("digit.png", png, "image/png")}}
-
-
-# ----------------------------------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture
-def seven(digit_png: Callable[..., bytes]) -> bytes:
-    return digit_png(7)
-
-
-@pytest.fixture
-def ws(client: TestClient) -> Iterator[WebSocketTestSession]:
-    with client.websocket_connect("/ws") as socket:
-        yield socket
-
-
-@pytest.fixture
-def model_layers(client: TestClient) -> list[dict[str, Any]]:
-    layers: list[dict[str, Any]] = client.get("/api/model").json()["layers"]
-    return layers
-
+from tests.app.ws_helpers import (
+    PASSES,
+    WEIGHTED,
+    assert_nothing_pending,
+    expect_error,
+    receive,
+    run_pass,
+    send,
+    step_pass,
+    upload,
+)
 
 # ------------------------------------------------------------------------------------------------------ forward
 
@@ -344,61 +246,6 @@ def test_reset_brings_back_the_pretrained_probabilities(ws: WebSocketTestSession
     expect_error(ws, "no_backward_yet")
 
 
-# ------------------------------------------------------------------------------------------------- bad commands
-
-SEVEN = "<seven>"  # replaced by the sample 7 as a data URL
-
-
-@pytest.mark.parametrize(
-    ("raw", "code", "words"),
-    [
-        ("forward please", "invalid_json", ("JSON",)),
-        ("{\"cmd\": \"next\"", "invalid_json", ("JSON",)),
-        ("[1, 2]", "unknown_command", ("forward",)),
-        ("\"next\"", "unknown_command", ("forward",)),
-        ("{\"cmd\": \"fly\"}", "unknown_command", ("'fly'", "forward", "backward", "reset")),
-        ("{\"cmd\": 5}", "unknown_command", ("forward",)),
-        ("{\"mode\": \"run\"}", "unknown_command", ("forward",)),
-        (json.dumps({"cmd": "forward", "image": SEVEN, "mode": "fast"}), "invalid_request", ("mode", "'fast'")),
-        (json.dumps({"cmd": "forward"}), "invalid_request", ("image", "data URL")),
-        (json.dumps({"cmd": "forward", "image": 7}), "invalid_request", ("image",)),
-        (json.dumps({"cmd": "forward", "image": "https://example.com/7.png"}), "bad_data_url", ("data URL",)),
-        (json.dumps({"cmd": "forward", "image": "data:text/plain;base64,aGk="}), "bad_data_url", ("not an image",)),
-        (json.dumps({"cmd": "forward", "image": "data:image/png;base64,@@@@"}), "bad_data_url", ("base64",)),
-        (json.dumps({"cmd": "forward", "image": data_url(b"hello, not a png")}), "not_an_image", ("image",)),
-        (json.dumps({"cmd": "forward", "image": data_url(blank_png())}), "empty_image", ()),
-    ],
-)
-def test_a_bad_command_gets_an_error_in_plain_words_and_the_socket_stays_usable(
-    ws: WebSocketTestSession, seven: bytes, raw: str, code: str, words: tuple[str, ...]
-) -> None:
-    ws.send_text(raw.replace(SEVEN, data_url(seven)))
-    expect_error(ws, code, *words)
-    start, layers, done = run_pass(ws, "forward", image=data_url(seven))
-    assert len(layers) == 12 and done["phase"] == "forward"
-
-
-def test_a_binary_frame_from_the_client_gets_an_error_and_the_socket_stays_usable(
-    client: TestClient, seven: bytes
-) -> None:
-    # A binary frame has no "text": it must get an error, not kill the endpoint (the socket would close with 1011).
-    with client.websocket_connect("/ws") as ws:
-        ws.send_bytes(json.dumps({"cmd": "forward", "image": data_url(seven)}).encode())
-        expect_error(ws, "invalid_json", "text")
-        assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
-
-
-def test_json_nested_deeper_than_the_parser_allows_gets_an_error_and_the_socket_stays_usable(
-    client: TestClient, seven: bytes
-) -> None:
-    # json.loads raises RecursionError on arrays nested ~1000 deep: an error message, and the socket stays up
-    # whatever the command.
-    with client.websocket_connect("/ws") as ws:
-        ws.send_text("[" * 100_000 + "]" * 100_000)
-        expect_error(ws, "invalid_json", "JSON")
-        assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
-
-
 # ------------------------------------------------------------------------------------- replacing a pending pass
 
 
@@ -424,55 +271,3 @@ def test_a_new_pass_in_mode_run_sends_only_its_own_messages(ws: WebSocketTestSes
     assert [m["index"] for m in layers] == list(range(12))
     assert done["prediction"] == run_pass(ws, "forward", image=data_url(digit_png(2)))[2]["prediction"]
     assert_nothing_pending(ws)
-
-
-# --------------------------------------------------------------------------------------- sessions and dropouts
-
-
-def test_a_client_that_drops_mid_pass_leaves_its_session_consistent(client: TestClient, seven: bytes) -> None:
-    assert client.post("/api/reset").status_code == 200  # the browser gets its cookie from a page or API call
-    cookie = client.cookies["cnn_session"]
-    with client.websocket_connect("/ws") as ws:
-        run_pass(ws, "forward", image=data_url(seven))
-        send(ws, "backward", target=2, mode="step")
-        assert [receive(ws)["type"] for _ in range(2)] == ["start", "layer"]
-    # Leaving the block closed the socket; had the endpoint raised, the exit would have re-raised it.
-
-    state = client.app.state.services.store.get(cookie)  # type: ignore[attr-defined]
-    assert state is not None and state.input is not None
-    assert (state.target, state.loss, state.steps) == (2, "cross_entropy", 0)
-
-    with client.websocket_connect("/ws") as ws:  # same cookie: same session, the backward's target is there
-        done = run_pass(ws, "step", lr=0.01)[2]
-        assert done["steps"] == 1 and done["loss_after"] < done["loss_before"]
-    step = client.post("/api/step", json={"lr": 0.01})
-    assert step.status_code == 200 and step.json()["steps"] == 2
-
-
-def test_rest_and_websocket_share_the_session_of_one_cookie_and_tab(client: TestClient, seven: bytes) -> None:
-    client.post("/api/reset")
-    with client.websocket_connect("/ws") as ws:
-        run_pass(ws, "forward", image=data_url(seven))
-        ws_loss = run_pass(ws, "backward", target=4)[2]["loss"]
-    backward = client.post("/api/backward", json={"target": 4})
-    assert backward.status_code == 200, backward.text
-    assert backward.json()["loss"] == pytest.approx(ws_loss, rel=1e-12)
-
-    with client.websocket_connect("/ws?tab=tabA") as ws:
-        run_pass(ws, "forward", image=data_url(seven))
-    assert client.post("/api/backward", json={"target": 4}, headers={"X-Tab-Id": "tabA"}).status_code == 200
-    other = client.post("/api/backward", json={"target": 4}, headers={"X-Tab-Id": "tabB"})
-    assert (other.status_code, other.json()["code"]) == (409, "no_forward_yet")
-
-    assert client.post("/api/forward?tab=tabB", **upload(seven)).status_code == 200
-    with client.websocket_connect("/ws?tab=tabB") as ws:
-        assert run_pass(ws, "backward", target=4)[2]["loss"] == pytest.approx(ws_loss, rel=1e-12)
-
-
-def test_without_a_cookie_each_socket_has_a_session_of_its_own(client: TestClient, seven: bytes) -> None:
-    assert "cnn_session" not in client.cookies
-    with client.websocket_connect("/ws") as ws:
-        run_pass(ws, "forward", image=data_url(seven))
-    with client.websocket_connect("/ws") as ws:
-        send(ws, "backward", target=4)
-        expect_error(ws, "no_forward_yet")

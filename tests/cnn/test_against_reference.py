@@ -1,4 +1,4 @@
-"""The fast NCHW layers against cnn/reference.py, the seed's loop-based oracle, example by example, to 1e-12.
+"""The fast NCHW layers against cnn/reference/, the seed's loop-based oracle, example by example, to 1e-12.
 
 The reference takes one example in (C, H, W); the fast layers take a batch. Per-example results (outputs, ∂E/∂x,
 routing) must match each example; parameter gradients must match the sum over the batch.

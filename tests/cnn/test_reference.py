@@ -1,4 +1,4 @@
-"""cnn/reference.py, the loop-based oracle: seed 000's golden numbers, every backward by finite differences.
+"""cnn/reference/, the loop-based oracle: seed 000's golden numbers, every backward by finite differences.
 
 The gradient check is written out here, apart from the library, so the oracle does not vouch for itself:
 with L = sum(out * dout) for a random dout, ∂L/∂out = dout, and each backward must match centred
