@@ -1,0 +1,128 @@
+// Plotly, painted lazily: a plot is drawn (newPlot once, then react) when it is on screen; plots below the fold are
+// drawn in idle time, so a new drawing costs only what the learner can see. whenPainted() resolves when every paint
+// started so far has finished: the performance marks wait on it.
+
+const Plotly = window.Plotly;
+
+export const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 13, color: '#1d232a' };
+
+const slots = new Map(); // element -> slot
+const inflight = new Set();
+let idleQueued = false;
+
+const observer = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    const slot = slots.get(e.target);
+    if (!slot) continue;
+    slot.visible = e.isIntersecting;
+    if (slot.visible && slot.dirty) slot.paint();
+  }
+}, { rootMargin: '150px 0px' });
+
+function queueIdle() {
+  if (idleQueued) return;
+  idleQueued = true;
+  const run = (deadline) => {
+    idleQueued = false;
+    for (const slot of slots.values()) {
+      if (!slot.dirty || !slot.el.isConnected || slot.el.offsetParent === null) continue;
+      if (deadline.timeRemaining() < 12 && !deadline.didTimeout) { queueIdle(); return; }
+      slot.paint();
+    }
+  };
+  (window.requestIdleCallback || ((f) => setTimeout(() => f({ timeRemaining: () => 50, didTimeout: true }), 50)))(
+    run, { timeout: 2000 });
+}
+
+/** Resolves when every paint started so far is done. */
+export function whenPainted() {
+  return Promise.all([...inflight]);
+}
+
+/** The figure for a PNG: the heatmap's colour bar shown with its title (on screen it is an HTML legend, cheaper to
+ * redraw), and a heading. */
+function exportFigure(gd, title, colorbar) {
+  const data = gd.data.map((t, i) => (t.type === 'heatmap' && i === gd.data.length - 1 && colorbar
+    ? { ...t, showscale: true, colorbar: { title: { text: colorbar }, thickness: 14 } } : t));
+  const layout = { ...gd.layout, title: { text: title, font: { size: 14 } },
+    margin: { ...(gd.layout.margin || {}), t: 40, r: colorbar ? 100 : 20 } };
+  return { data, layout };
+}
+
+/**
+ * @param {HTMLElement} el  @param {{filename: string, title?: string}} opts  (title: a heading for the PNG)
+ * @returns {{show: (fig: {data: any[], layout: any, colorbar?: string}) => Promise<void>,
+ *   onClick: (fn: Function) => void, element: HTMLElement}}
+ */
+export function createPlot(el, opts) {
+  const config = {
+    displaylogo: false,
+    // on touch screens the mode bar would sit on top of the plot for good: leave it to pointers that hover
+    displayModeBar: window.matchMedia('(hover: none)').matches ? false : 'hover',
+    responsive: true,
+    modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d', 'toggleSpikelines', 'hoverClosestCartesian',
+      'hoverCompareCartesian', 'toImage', 'zoomIn2d', 'zoomOut2d', 'sendChartToCloud', 'sendDataToCloud'],
+    modeBarButtonsToAdd: [{
+      name: 'Download this plot as PNG',
+      icon: Plotly.Icons.camera,
+      click: (gd) => Plotly.downloadImage(exportFigure(gd, opts.title || opts.filename, fig && fig.colorbar),
+        { format: 'png', filename: opts.filename, scale: 2, width: gd._fullLayout.width + 90,
+          height: gd._fullLayout.height + 40 }),
+    }],
+  };
+  let fig = null, drawn = false, chain = Promise.resolve();
+  const clickHandlers = [];
+  const onPlotlyClick = (ev) => { for (const fn of clickHandlers) fn(ev.points[0], ev); };
+  const slot = {
+    el, visible: false, dirty: false,
+    paint() {
+      if (!slot.dirty || !fig) return chain;
+      slot.dirty = false;
+      const f = fig;
+      const p = chain.then(() => (drawn ? Plotly.react(el, f.data, f.layout, config)
+        : Plotly.newPlot(el, f.data, f.layout, config))).then(() => {
+        drawn = true;
+        // again after every paint: when react falls back to a full newPlot, Plotly drops the graph's listeners
+        el.removeListener('plotly_click', onPlotlyClick);
+        el.on('plotly_click', onPlotlyClick);
+      });
+      chain = p.catch(() => {});
+      inflight.add(p);
+      p.finally(() => inflight.delete(p)).catch(() => {});
+      return p;
+    },
+  };
+  slots.set(el, slot);
+  observer.observe(el);
+  return {
+    element: el,
+    show(newFig) {
+      fig = newFig;
+      slot.dirty = true;
+      if (slot.visible && el.offsetParent !== null) return slot.paint();
+      queueIdle();
+      return Promise.resolve();
+    },
+    onClick(fn) { clickHandlers.push(fn); },
+  };
+}
+
+/** Axes for a heatmap drawn as an image: no ticks, row 0 at the top, square cells. */
+export function imageAxes() {
+  return {
+    xaxis: { visible: false, fixedrange: true, constrain: 'domain' },
+    yaxis: { visible: false, fixedrange: true, autorange: 'reversed', scaleanchor: 'x', constrain: 'domain' },
+  };
+}
+
+/** The base layout: small margins, the page's font, gaps between tiles in a soft grey. */
+export function baseLayout(extra = {}) {
+  return {
+    margin: { l: 4, r: 4, t: 4, b: 4 },
+    font: FONT,
+    paper_bgcolor: 'rgba(0,0,0,0)',
+    plot_bgcolor: '#c3ccd5',
+    hoverlabel: { font: { size: 14, family: FONT.family } },
+    ...extra,
+  };
+}

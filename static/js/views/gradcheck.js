@@ -1,0 +1,67 @@
+// "Verify gradient": backward's ∂E/∂w against centred finite differences (E(w+ε) − E(w−ε)) / 2ε for a few sampled
+// weights of one parameter, with their relative errors.
+
+import { h, replace } from '../lib/dom.js';
+import { fmt } from '../lib/format.js';
+import { num } from './numbers.js';
+
+/**
+ * @param {HTMLElement} root
+ * @param {{params: string[], onCheck: (param: string, samples: number) => Promise<object>}} o
+ */
+export function createGradcheckView(root, { params, onCheck }) {
+  const select = h('select', { id: 'gc-param', 'data-testid': 'gradcheck-param', 'aria-label': 'Parameter to check' },
+    ...params.map((p) => h('option', { value: p }, p)));
+  const samples = h('input', { type: 'number', id: 'gc-samples', value: '8', min: '1', max: '64', step: '1',
+    'aria-label': 'How many weights to sample', 'data-testid': 'gradcheck-samples' });
+  const button = h('button', { type: 'button', 'data-testid': 'gradcheck' }, 'Verify gradient');
+  const status = h('p', { class: 'gc-status', role: 'status' });
+  const note = h('p', { class: 'hint' });
+  const table = h('table', { class: 'gc-table', 'data-testid': 'gradcheck-table', hidden: true });
+  root.append(
+    h('p', {}, 'For a few weights w, compare ∂E/∂w from the backward pass with the slope measured by nudging w: '
+      + '(E(w + ε) − E(w − ε)) / 2ε, ε = 10⁻⁶. Over the sampled weights, a relative error below 10⁻⁷ means the '
+      + 'backward pass is right.'),
+    h('div', { class: 'field-row' }, h('label', { for: 'gc-param' }, 'Parameter'), select,
+      h('label', { for: 'gc-samples' }, 'Samples'), samples, button),
+    status, note, h('div', { class: 'table-scroll' }, table));
+
+  button.addEventListener('click', async () => {
+    const n = Math.max(1, Math.min(64, Math.round(Number(samples.value) || 8)));
+    button.disabled = true;
+    status.textContent = 'Checking…';
+    try {
+      const r = await onCheck(select.value, n);
+      const verdict = r.relative_error ?? r.max_relative_error;
+      const res = r.resolution ?? 0;
+      const allNoise = res > 0 && r.entries.every((e) => Math.abs(e.analytic - e.numerical) <= 4 * res)
+        && r.entries.every((e) => Math.abs(e.analytic) <= 100 * res);
+      status.replaceChildren(`${r.entries.length} weights of ${r.param}: ‖analytic − numerical‖ / (‖analytic‖ + `
+        + '‖numerical‖) = ', num(verdict, { digits: 3, testid: 'gradcheck-verdict' }), ' ',
+      allNoise ? h('span', { class: 'hint' }, ': every difference is within the resolution below, so this sample '
+        + 'cannot judge (the gradients are too small: is the loss near 0? try another target or Reset)')
+        : h('span', { class: verdict < 1e-7 ? 'ok' : 'bad' }, verdict < 1e-7 ? '✓ backward is right'
+          : verdict < 1e-4 ? '(close)' : '✗ they disagree'));
+      note.textContent = res ? `Finite differences resolve gradients to about ${fmt(res, 2)} here (float64 `
+        + 'rounding of E divided by 2ε): differences that small are noise, not error.' : '';
+      table.hidden = false;
+      replace(table,
+        h('thead', {}, h('tr', {}, ...['index', 'analytic ∂E/∂w', 'numerical', '|difference|', 'relative'].map(
+          (t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, ...r.entries.map((e) => {
+          const abs = e.absolute_error ?? Math.abs(e.analytic - e.numerical);
+          const noise = res && abs <= 4 * res;
+          return h('tr', {},
+            h('td', { class: 'idx' }, `(${e.index.join(', ')})`), h('td', {}, num(e.analytic, { digits: 9 })),
+            h('td', {}, num(e.numerical, { digits: 9 })),
+            h('td', { class: noise ? 'ok' : '' }, num(abs, { digits: 2 }), noise ? ' ≈ noise' : ''),
+            h('td', { class: 'muted' }, num(e.relative_error, { digits: 2 })));
+        })));
+    } catch (err) {
+      status.textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return { update() {} };
+}

@@ -1,0 +1,110 @@
+// One heatmap with its colour legend and caption: a feature-map mosaic, a strip (1×K), a matrix or a kernel mosaic
+// (see lib/arrange.js). Every map, δ, gradient and weight on the page is one of these.
+
+import { caption, cssGradient, scaleFor } from '../lib/colors.js';
+import { h, replace } from '../lib/dom.js';
+import { fmt } from '../lib/format.js';
+import { indexAt } from '../lib/arrange.js';
+import { tile } from '../lib/mosaic.js';
+import { baseLayout, createPlot, imageAxes } from '../lib/plot.js';
+
+/**
+ * @param {HTMLElement} root  where the figure goes
+ * @param {{title: string, legend: string, filename: string, wide?: boolean, pngTitle?: string}} opts
+ *   legend: what the colours are (e.g. "δ = ∂E/∂net"), also the colour bar's title in an exported PNG
+ * @returns {{update: Function, clear: Function, onCell: Function, setTitle: Function, element: HTMLElement}}
+ */
+export function createHeatmap(root, opts) {
+  const plotEl = h('div', { class: 'plot' });
+  const lo = h('span', { class: 'legend-lo' }), hi = h('span', { class: 'legend-hi' });
+  const bar = h('span', { class: 'legend-bar' });
+  const legendTitle = h('span', { class: 'legend-title', text: opts.legend });
+  const legend = h('div', { class: 'legend', title: 'colour scale' }, legendTitle, lo, bar, hi);
+  const cap = h('p', { class: 'caption' });
+  const placeholder = h('p', { class: 'placeholder', hidden: true });
+  const title = h('figcaption', { class: 'hm-title', text: opts.title });
+  const fig = h('figure', { class: `hm${opts.wide ? ' wide' : ''}` }, title, placeholder, plotEl, legend, cap);
+  root.append(fig);
+  const plot = createPlot(plotEl, { filename: opts.filename, title: opts.pngTitle || opts.title });
+  let arrangement = null;
+  const cellHandlers = [];
+  plot.onClick((pt) => {
+    if (!arrangement || !pt) return;
+    const idx = indexAt(arrangement, pt.y, pt.x);
+    if (idx) for (const fn of cellHandlers) fn(idx);
+  });
+
+  return {
+    element: fig,
+    /**
+     * @param {object} d
+     * @param {ArrayLike<number>} d.values the tensor's data, flat
+     * @param {import('../lib/arrange.js').Arrangement} d.arrangement  how it is laid out
+     * @param {boolean} [d.signed] force the diverging scale  @param {object} [d.scale] a scale from lib/colors
+     * @param {any[]} [d.under] traces drawn below (e.g. max-pool winners)  @param {string} [d.caption] extra words
+     * @param {number[]} [d.mark] a tensor index to outline  @param {string[]} [d.xlabels] tick labels (strips)
+     * @param {string} [d.hover] a hovertemplate instead of the arrangement's
+     * @returns {Promise<void>}
+     */
+    update(d) {
+      arrangement = d.arrangement;
+      const g = arrangement.grid;
+      const scale = d.scale || scaleFor(d.values, { signed: d.signed });
+      fig.classList.remove('is-empty');
+      placeholder.hidden = true;
+      plotEl.hidden = legend.hidden = false;
+      plotEl.className = `plot plot-${arrangement.shape}${d.xlabels ? ' has-labels' : ''}${arrangement.ticks ? ' has-ticks' : ''}`;
+      if (arrangement.shape !== 'strip') plotEl.style.aspectRatio = `${g.width} / ${g.height}`;
+      lo.textContent = fmt(scale.zmin, 3);
+      hi.textContent = fmt(scale.zmax, 3);
+      bar.style.background = cssGradient(scale.colorscale);
+      cap.textContent = caption(scale) + (d.caption ? ` · ${d.caption}` : '');
+      fig.dataset.zmax = String(scale.zmax);
+      const trace = {
+        type: 'heatmap', z: tile(d.values, g), customdata: arrangement.customdata,
+        hovertemplate: d.hover || arrangement.hover, hoverongaps: false,
+        zmin: scale.zmin, zmax: scale.zmax, colorscale: scale.colorscale, showscale: false,
+      };
+      const layout = baseLayout(arrangement.shape === 'square' ? imageAxes() : {
+        xaxis: { visible: !!d.xlabels, fixedrange: true, tickmode: 'array', tickvals: d.xlabels?.map((_, i) => i),
+          ticktext: d.xlabels, showgrid: false, zeroline: false, ticks: '', tickfont: { size: 14 } },
+        yaxis: { visible: false, fixedrange: true, autorange: 'reversed' },
+      });
+      if (d.xlabels) layout.margin = { l: 4, r: 4, t: 4, b: 26 };
+      const t = arrangement.ticks;
+      if (t) {
+        const axis = (a, spec) => ({ ...layout[a], visible: true, tickmode: 'array', tickvals: spec.vals,
+          ticktext: spec.text, showgrid: false, zeroline: false, ticks: '', tickfont: { size: 11 },
+          title: { text: spec.title, font: { size: 11 }, standoff: 2 } });
+        layout.xaxis = axis('xaxis', t.x);
+        layout.yaxis = axis('yaxis', t.y);
+        layout.margin = { l: 40, r: 4, t: 4, b: 34 };
+      }
+      // a frame, so that white (zero) tiles at the edge still show where the mosaic ends
+      layout.shapes = [{ type: 'rect', x0: -0.5, x1: g.width - 0.5, y0: -0.5, y1: g.height - 0.5,
+        line: { color: '#aab4be', width: 1 } }];
+      if (d.mark) {
+        const { y, x } = arrangement.toCell(d.mark);
+        layout.shapes.push({ type: 'rect', x0: x - 0.5, x1: x + 0.5, y0: y - 0.5, y1: y + 0.5,
+          line: { color: '#f08c00', width: 3 } });
+      }
+      return plot.show({ data: [...(d.under || []), trace], layout, colorbar: opts.legend });
+    },
+    /** Hide the plot and say why (e.g. "pending: not reached yet"). @param {string} message */
+    clear(message) {
+      arrangement = null;
+      fig.classList.add('is-empty');
+      replace(placeholder, message);
+      placeholder.hidden = false;
+      plotEl.hidden = legend.hidden = true;
+      cap.textContent = '';
+    },
+    /** @param {string} text  @param {string} [legendText] */
+    setTitle(text, legendText) {
+      title.textContent = text;
+      if (legendText) legendTitle.textContent = legendText;
+    },
+    /** @param {(idx: number[]) => void} fn  called with the tensor index of a clicked cell */
+    onCell(fn) { cellHandlers.push(fn); },
+  };
+}

@@ -1,0 +1,89 @@
+// The 28×28 input as the network reads it, pixel-exact (a 28×28 canvas scaled with image-rendering: pixelated), the
+// preprocessing steps on request, and the error area beside the input.
+
+import { h, replace } from '../lib/dom.js';
+import { fmt } from '../lib/format.js';
+
+/** Paint (H, W) values in [0, 1] into a canvas of H×W pixels, 1 = white. @param {import('../lib/tensor.js').Tensor} t */
+function paint(canvas, t) {
+  const [H, W] = t.shape.slice(-2);
+  canvas.width = W;
+  canvas.height = H;
+  const ctx = canvas.getContext('2d');
+  const img = ctx.createImageData(W, H);
+  for (let k = 0; k < H * W; k++) {
+    const v = Math.round(255 * Math.min(1, Math.max(0, t.data[k])));
+    img.data[4 * k] = img.data[4 * k + 1] = img.data[4 * k + 2] = v;
+    img.data[4 * k + 3] = 255;
+  }
+  ctx.putImageData(img, 0, 0);
+}
+
+const STEP_WORDS = {
+  grayscale: 'grey levels', inverted: 'inverted: ink = 1', cropped: 'cropped to the ink',
+  scaled: 'longer side 20 px', centered: 'centre of mass at (14, 14)',
+};
+
+/**
+ * @param {HTMLElement} root
+ * @param {{onStepsOpen: () => void}} opts
+ * @returns {{update: (input: import('../lib/tensor.js').Tensor | null) => void, updateSteps: (steps: object) => void,
+ *   stepsOpen: () => boolean}}
+ */
+export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
+  const canvas = h('canvas', { width: 28, height: 28, class: 'input-canvas pixelated', 'data-testid': 'input-28',
+    role: 'img', 'aria-label': 'The 28 by 28 input the network reads' });
+  const readout = h('p', { class: 'readout', 'aria-live': 'off' }, 'hover a pixel for its value');
+  const stepsBox = h('div', { class: 'steps' });
+  const details = h('details', { class: 'steps-details' },
+    h('summary', {}, 'How the drawing becomes 28×28'), stepsBox);
+  root.append(h('div', { class: 'input-box' },
+    h('h3', { class: 'mini-title' }, 'What the network reads'), canvas,
+    h('p', { class: 'caption' }, '28×28 values in [0, 1], white = 1 (MNIST’s convention)'), readout));
+  stepsRoot.append(details);
+  let input = null;
+
+  canvas.addEventListener('mousemove', (ev) => {
+    if (!input) return;
+    const r = canvas.getBoundingClientRect();
+    const col = Math.min(27, Math.floor((ev.clientX - r.left) / r.width * 28));
+    const row = Math.min(27, Math.floor((ev.clientY - r.top) / r.height * 28));
+    readout.textContent = `row ${row}, col ${col}: ${fmt(input.data[row * 28 + col], 6)}`;
+  });
+  details.addEventListener('toggle', () => { if (details.open) onStepsOpen(); });
+
+  return {
+    update(t) {
+      input = t;
+      canvas.classList.toggle('is-empty', !t);
+      if (t) paint(canvas, t);
+      else canvas.getContext('2d').clearRect(0, 0, 28, 28);
+    },
+    updateSteps(steps) {
+      replace(stepsBox, ...Object.entries(steps).map(([name, t]) => {
+        const c = h('canvas', { class: 'pixelated' });
+        paint(c, t);
+        const [H, W] = t.shape.slice(-2);
+        const k = 96 / Math.max(H, W);
+        c.style.width = `${Math.max(1, Math.round(W * k))}px`;
+        c.style.height = `${Math.max(1, Math.round(H * k))}px`;
+        return h('figure', { class: 'step' }, h('div', { class: 'step-frame' }, c),
+          h('figcaption', {}, h('b', {}, name), ` ${t.shape.join('×')}`, h('br'), STEP_WORDS[name] || ''));
+      }));
+    },
+    stepsOpen: () => details.open,
+  };
+}
+
+/** The error area: plain words from the server, role="alert". @param {HTMLElement} root */
+export function createErrorView(root) {
+  const el = h('p', { class: 'error', role: 'alert', 'data-testid': 'error' });
+  root.append(el);
+  return {
+    /** @param {string|null} message */
+    update(message) {
+      el.textContent = message || '';
+      el.classList.toggle('has-error', !!message);
+    },
+  };
+}

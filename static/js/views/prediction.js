@@ -1,0 +1,55 @@
+// The prediction, large, and the ten class probabilities as bars (the target outlined; click a bar to pick it).
+
+import { h } from '../lib/dom.js';
+import { pct } from '../lib/format.js';
+import { createBars } from './bars.js';
+
+const INK = '#1f4e8c', PALE = '#9db4d3';
+
+/**
+ * @param {HTMLElement} root  @param {{labels: string[], onPick: (k: number) => void}} opts
+ * @returns {{update: (d: {forward: object|null, target: number|null}) => Promise<void>}}
+ */
+export function createPredictionView(root, { labels, onPick }) {
+  const digit = h('div', { class: 'prediction-digit', 'data-testid': 'prediction', 'aria-live': 'polite' }, '–');
+  const words = h('p', { class: 'confidence' }, 'Draw a digit to see what the network thinks.');
+  const probsBox = h('div', { class: 'probs', 'data-testid': 'probabilities' });
+  root.append(h('div', { class: 'prediction-box' }, h('span', { class: 'mini-title' }, 'Prediction'), digit, words),
+    probsBox);
+  const bars = createBars(probsBox, { title: 'Class probabilities (softmax)', filename: 'probabilities',
+    xTitle: 'class', height: 190 });
+  bars.onBar((k) => onPick(k));
+  let last = null;
+
+  return {
+    update({ forward, target }) {
+      if (!forward) {
+        digit.textContent = '–';
+        digit.dataset.value = '';
+        words.textContent = 'Draw a digit to see what the network thinks.';
+        probsBox.classList.add('is-stale');
+        return Promise.resolve();
+      }
+      probsBox.classList.remove('is-stale');
+      const p = forward.probabilities;
+      digit.textContent = labels[forward.prediction];
+      digit.dataset.value = String(forward.prediction);
+      words.textContent = `${pct(p[forward.prediction])} sure`;
+      if (last && last.p === p && last.target === target) return Promise.resolve();
+      last = { p, target };
+      return bars.update({
+        labels,
+        yrange: [0, 1.05],
+        caption: target === null ? 'click a bar to make it the target' : `target ${labels[target]} outlined`,
+        traces: [{
+          y: p, name: 'p',
+          marker: {
+            color: p.map((_, k) => (k === forward.prediction ? INK : PALE)),
+            line: { color: p.map((_, k) => (k === target ? '#d9480f' : 'rgba(0,0,0,0)')), width: 3 },
+          },
+          hover: 'class %{x}: p = <b>%{y:.6~g}</b><extra></extra>',
+        }],
+      });
+    },
+  };
+}
