@@ -1,5 +1,5 @@
 // Arrays as they arrive from the server: {shape, data} with a typed array in row-major (C-order) layout.
-// Pure functions, no DOM: unit-tested with node (tests/browser/js/).
+// Pure functions, no DOM: tested in Chromium against numpy (tests/browser/test_lib.py).
 
 /**
  * @typedef {Float32Array | Float64Array | Uint8Array | Int32Array} TypedArray
