@@ -14,7 +14,8 @@ Targets (at 32 clients): p50 ≤ 20 ms and p99 ≤ 100 ms per request.
 The clients run in this process on the same cores as the server, so their own time is part of each latency: on a
 small shared machine the figures are an upper bound and noisy. By default every client sends its next request as soon
 as the last one is answered (a closed loop, no think time), so the mean latency is about clients / requests per
-second (Little's law): --think adds a pause after each cycle, as a person would. The server inherits this process's
+second (Little's law): --think adds a pause after each cycle, as a person would (exponentially distributed with that
+mean, and a random start, so that clients do not fire in lockstep). The server inherits this process's
 environment, so e.g. OPENBLAS_NUM_THREADS=1 can be tried without editing anything.
 """
 
@@ -24,6 +25,7 @@ import argparse
 import asyncio
 import io
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -153,8 +155,13 @@ async def client_loop(base_url: str, png: bytes, label: int, deadline: float, ti
     p99; the client then starts a new cycle. Accept-Encoding is httpx's default (gzip among others), as a browser's.
     """
     headers = {"X-Tab-Id": secrets.token_urlsafe(12)}
+    # People do not act in lockstep: each client pauses for an exponentially distributed time with mean `think`
+    # (and starts after a random share of one), so that 32 clients do not fire their requests in synchronized bursts.
+    pauses = random.Random(headers["X-Tab-Id"])
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, trust_env=False) as client:
         await client.get("/")  # the page sets the session cookie, kept in this client's own jar
+        if think > 0:
+            await asyncio.sleep(pauses.uniform(0, think))
         requests = {
             "forward": lambda: client.post("/api/forward", files={"file": ("digit.png", png, "image/png")}),
             "backward": lambda: client.post("/api/backward", json={"target": label}),
@@ -179,7 +186,7 @@ async def client_loop(base_url: str, png: bytes, label: int, deadline: float, ti
             else:
                 level.cycles += 1
             if think > 0:
-                await asyncio.sleep(think)
+                await asyncio.sleep(pauses.expovariate(1 / think))
 
 
 async def run_level(server: Server, clients: int, seconds: float, timeout: float, samples: list[tuple[bytes, int]],
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", default="1,8,32", help="comma-separated client counts (default 1,8,32)")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per request (default 10)")
     parser.add_argument("--think", type=float, default=0.0, metavar="SECONDS",
-                        help="pause after each cycle (default 0: every client sends its next request at once)")
+                        help="mean pause after each cycle, exponentially distributed (default 0: a closed loop)")
     parser.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
                         help=f"instead of the levels, run {TARGET_CLIENTS} clients this long, RSS every 10 s")
     args = parser.parse_args(argv)
