@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("CNN_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 STARTUP_SECONDS = 60
+# expect(...) waits up to 10 s, not Playwright's 5 s: the machine the suite runs on may be small and shared.
+expect.set_options(timeout=10_000)
 
 
 def _missing(message: str) -> None:
