@@ -55,7 +55,8 @@ class Conv2D(Layer):
         N = x.shape[0]
         OH, OW = self.output_shape(x.shape[1:])[1:]
         cols = im2col(x, KH, KW, self.stride, self.padding)  # (C·KH·KW, N·OH·OW)
-        out = W.reshape(F, -1) @ cols + b[:, None]  # (F, N·OH·OW)
+        out = W.reshape(F, -1) @ cols  # (F, N·OH·OW)
+        out += b[:, None]  # in place: no second array of the output's size
         self.cache = {"x_shape": x.shape, "cols": cols}
         return out.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)  # (N, F, OH, OW)
 

@@ -90,7 +90,7 @@ class MaxPool2D(_Pool2D):
         return np.stack([rows, cols], axis=-1)
 
     def extras(self) -> dict[str, Array]:
-        if "argmax" not in self.cache:
+        if "argmax" not in self.cache or self.training:  # the routing is for showing a pass; training skips it
             return {}
         if "routing" not in self.cache:  # once per forward: the trace asks after forward and again after backward
             self.cache["routing"] = self.routing()
