@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,36 +60,56 @@ def dtype_name(a: np.ndarray) -> str:
     return {"<f4": "float32", "|u1": "uint8", "<i4": "int32"}[a.dtype.str]
 
 
-def encode_json(value: Any) -> Any:
-    """Replace every numpy array (and Outer) inside dicts and lists by its base64 wire form."""
+def _encode(value: Any, leaf: Callable[[np.ndarray], Any]) -> Any:
+    """Walk dicts and lists, putting every numpy array through `leaf` (an Outer's two factors too)."""
     if isinstance(value, np.ndarray):
-        w = _wire(value)
-        return {"shape": list(w.shape), "dtype": dtype_name(w), "data": base64.b64encode(w.tobytes()).decode("ascii")}
+        return leaf(value)
     if isinstance(value, Outer):
-        return {"shape": list(value.shape), "dtype": "float32", "outer": [encode_json(value.u), encode_json(value.v)],
+        return {"shape": list(value.shape), "dtype": "float32", "outer": [leaf(value.u), leaf(value.v)],
                 "scale": value.scale}
     if isinstance(value, dict):
-        return {k: encode_json(v) for k, v in value.items()}
+        return {k: _encode(v, leaf) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [encode_json(v) for v in value]
+        return [_encode(v, leaf) for v in value]
     if isinstance(value, np.generic):
         return value.item()
     return value
 
 
-def decode_json(value: Any) -> Any:
-    """The inverse of encode_json (float32 precision): for tests and Python clients."""
+def _decode(
+    value: Any, is_array: Callable[[dict[str, Any]], bool], leaf: Callable[[dict[str, Any]], np.ndarray]
+) -> Any:
+    """The inverse walk: every dict that `is_array` recognises becomes `leaf(dict)`; outer products are multiplied."""
     if isinstance(value, dict):
         if "outer" in value:
-            u, v = (decode_json(f) for f in value["outer"])
+            u, v = (_decode(f, is_array, leaf) for f in value["outer"])
             return (value["scale"] * np.outer(u, v)).astype(np.float32)
-        if "data" in value and "shape" in value and "dtype" in value:
-            raw = base64.b64decode(value["data"])
-            return np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<")).reshape(value["shape"])
-        return {k: decode_json(v) for k, v in value.items()}
+        if is_array(value):
+            return leaf(value)
+        return {k: _decode(v, is_array, leaf) for k, v in value.items()}
     if isinstance(value, list):
-        return [decode_json(v) for v in value]
+        return [_decode(v, is_array, leaf) for v in value]
     return value
+
+
+def _from_bytes(raw: bytes | memoryview, entry: dict[str, Any]) -> np.ndarray:
+    return np.frombuffer(raw, dtype=np.dtype(entry["dtype"]).newbyteorder("<")).reshape(entry["shape"])
+
+
+def encode_json(value: Any) -> Any:
+    """Replace every numpy array (and Outer) inside dicts and lists by its base64 wire form."""
+
+    def leaf(a: np.ndarray) -> dict[str, Any]:
+        w = _wire(a)
+        return {"shape": list(w.shape), "dtype": dtype_name(w), "data": base64.b64encode(w.tobytes()).decode("ascii")}
+
+    return _encode(value, leaf)
+
+
+def decode_json(value: Any) -> Any:
+    """The inverse of encode_json (float32 precision): for tests and Python clients."""
+    return _decode(value, lambda d: {"data", "shape", "dtype"} <= d.keys(),
+                   lambda d: _from_bytes(base64.b64decode(d["data"]), d))
 
 
 def encode_frame(message: dict[str, Any]) -> bytes:
@@ -96,30 +117,19 @@ def encode_frame(message: dict[str, Any]) -> bytes:
     chunks: list[bytes] = []
     offset = 0
 
-    def place(value: Any) -> Any:
+    def place(a: np.ndarray) -> dict[str, Any]:
         nonlocal offset
-        if isinstance(value, np.ndarray):
-            w = _wire(value)
-            raw = w.tobytes()
-            pad = (-offset) % 4  # keep float32 arrays 4-byte aligned for a zero-copy Float32Array in the browser
-            chunks.append(b"\0" * pad)
-            offset += pad
-            entry = {"shape": list(w.shape), "dtype": dtype_name(w), "offset": offset, "nbytes": len(raw)}
-            chunks.append(raw)
-            offset += len(raw)
-            return entry
-        if isinstance(value, Outer):
-            return {"shape": list(value.shape), "dtype": "float32", "outer": [place(value.u), place(value.v)],
-                    "scale": value.scale}
-        if isinstance(value, dict):
-            return {k: place(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [place(v) for v in value]
-        if isinstance(value, np.generic):
-            return value.item()
-        return value
+        w = _wire(a)
+        raw = w.tobytes()
+        pad = (-offset) % 4  # keep float32 arrays 4-byte aligned for a zero-copy Float32Array in the browser
+        chunks.append(b"\0" * pad)
+        offset += pad
+        entry = {"shape": list(w.shape), "dtype": dtype_name(w), "offset": offset, "nbytes": len(raw)}
+        chunks.append(raw)
+        offset += len(raw)
+        return entry
 
-    header = json.dumps(place(message), separators=(",", ":")).encode()
+    header = json.dumps(_encode(message, place), separators=(",", ":")).encode()
     # Spaces (JSON whitespace) after the header make the payload start on a 4-byte boundary of the frame, so the
     # browser can view float32 arrays in the received buffer without copying them.
     header += b" " * ((-(4 + len(header))) % 4)
@@ -131,19 +141,9 @@ def decode_frame(frame: bytes) -> dict[str, Any]:
     (length,) = struct.unpack_from("<I", frame)
     header = json.loads(frame[4 : 4 + length])
     payload = memoryview(frame)[4 + length :]
-
-    def restore(value: Any) -> Any:
-        if isinstance(value, dict):
-            if "outer" in value:
-                u, v = (restore(f) for f in value["outer"])
-                return (value["scale"] * np.outer(u, v)).astype(np.float32)
-            if {"offset", "nbytes", "shape", "dtype"} <= value.keys():
-                raw = payload[value["offset"] : value["offset"] + value["nbytes"]]
-                return np.frombuffer(raw, dtype=np.dtype(value["dtype"]).newbyteorder("<")).reshape(value["shape"])
-            return {k: restore(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [restore(v) for v in value]
-        return value
-
-    result: dict[str, Any] = restore(header)
+    result: dict[str, Any] = _decode(
+        header,
+        lambda d: {"offset", "nbytes", "shape", "dtype"} <= d.keys(),
+        lambda d: _from_bytes(payload[d["offset"] : d["offset"] + d["nbytes"]], d),
+    )
     return result

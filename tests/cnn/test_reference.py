@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+from cnn import gradcheck
 from cnn import reference as ref
+from cnn.gradcheck import relative_error
 from tests.cnn.seed_example import (
     BIAS,
     BIAS_AFTER_UPDATE,
@@ -31,24 +33,9 @@ Array = NDArray[np.float64]
 TOLERANCE = 1e-7
 
 
-def numerical_gradient(loss: Callable[[], float], array: Array, h: float = 1e-5) -> Array:
-    """∂loss/∂array by centred differences, one element at a time; `array` is perturbed and restored."""
-    grad = np.zeros_like(array)
-    for index in np.ndindex(array.shape):
-        saved = array[index]
-        array[index] = saved + h
-        plus = loss()
-        array[index] = saved - h
-        minus = loss()
-        array[index] = saved
-        grad[index] = (plus - minus) / (2 * h)
-    return grad
-
-
-def relative_error(analytic: Array, numeric: Array) -> float:
-    """‖a − n‖ / (‖a‖ + ‖n‖), 0 when both are 0."""
-    scale = float(np.linalg.norm(analytic) + np.linalg.norm(numeric))
-    return float(np.linalg.norm(analytic - numeric)) / scale if scale > 0 else 0.0
+def numerical_gradient(loss: Callable[[], float], array: Array) -> Array:
+    """∂loss/∂array by centred differences (cnn.gradcheck), with a step of 1e-5."""
+    return gradcheck.numerical_gradient(loss, array, eps=1e-5)
 
 
 # (C, H, W, F, KH, KW, stride, padding): strides 1-3, paddings 0-3 (P > K − 1 in the last four but one),
