@@ -29,6 +29,7 @@ class Layer(ABC):
         self.grads: dict[str, Array] = {}
         self.cache: dict[str, Any] = {}
         self.training = False
+        self._output_shapes: dict[Shape, Shape] = {}
 
     @abstractmethod
     def forward(self, x: Array) -> Array:
@@ -48,7 +49,13 @@ class Layer(ABC):
         return {}
 
     def output_shape(self, input_shape: Shape) -> Shape:
-        return type(self).shape_rule(input_shape, **self.config())[0]
+        """The output shape for one example, checked by shape_rule once per input shape and then remembered: a
+        layer's configuration does not change, and at batch 1 the checks cost as much as the arithmetic."""
+        key = tuple(input_shape)
+        known = self._output_shapes.get(key)
+        if known is None:
+            known = self._output_shapes[key] = type(self).shape_rule(key, **self.config())[0]
+        return known
 
     @classmethod
     def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
