@@ -146,8 +146,4 @@ def build_model(spec: dict[str, Any], rng: np.random.Generator | None = None) ->
     return Sequential(layers, tuple(spec["input_shape"]), names=[e["name"] for e in spec["layers"]])
 
 
-def count_params(spec: dict[str, Any]) -> int:
-    return summary(spec).total_params
-
-
-__all__ = ["Summary", "SummaryRow", "build_model", "count_params", "normalize_spec", "summary"]
+__all__ = ["Summary", "SummaryRow", "build_model", "normalize_spec", "summary"]

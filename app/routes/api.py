@@ -24,7 +24,7 @@ from app.schemas import (
     StepRequest,
     StepResponse,
 )
-from app.services.images import ImageLimits, decode_data_url, image_to_input
+from app.services.images import decode_data_url, image_to_input
 
 router = APIRouter(prefix="/api", tags=["network"])
 
@@ -42,10 +42,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 ServicesDep = Annotated[Services, Depends(services)]
 SessionKey = Annotated[str, Depends(request_session_key)]
-
-
-def _limits(svc: Services) -> ImageLimits:
-    return ImageLimits(max_bytes=svc.settings.max_upload_bytes, max_pixels=svc.settings.max_image_pixels)
 
 
 async def _read_limited(request: Request, limit: int, image_limit: int) -> bytes:
@@ -94,7 +90,7 @@ async def _image_bytes(request: Request, svc: Services) -> bytes:
         except ValueError:
             raise AppError('the JSON body must be {"image": "data:image/png;base64,..."}', code="invalid_request",
                            status_code=422) from None
-        return decode_data_url(parsed.image, _limits(svc))
+        return decode_data_url(parsed.image, svc.image_limits)
     raise AppError(f"content type {content_type or 'missing'!r} is not accepted: send multipart/form-data with a "
                    "'file' field, or JSON {\"image\": \"<data URL>\"}", code="unsupported_media_type", status_code=415)
 
@@ -123,7 +119,7 @@ def get_model(svc: ServicesDep) -> dict[str, Any]:
              summary="Preprocess an image and run it forward through every layer")
 async def forward(request: Request, svc: ServicesDep, key: SessionKey) -> dict[str, Any]:
     data = await _image_bytes(request, svc)
-    pre = await run_in_threadpool(image_to_input, data, _limits(svc))
+    pre = await run_in_threadpool(image_to_input, data, svc.image_limits)
 
     def run() -> dict[str, Any]:
         with open_session(svc, key) as state:
@@ -165,9 +161,7 @@ def backward(body: BackwardRequest, svc: ServicesDep, key: SessionKey) -> dict[s
 @router.post("/step", response_model=StepResponse, responses=ERRORS,
              summary="Apply one SGD step to the session's weights and run the same input again")
 def step(body: StepRequest, svc: ServicesDep, key: SessionKey) -> dict[str, Any]:
-    if body.lr > svc.settings.max_learning_rate:
-        raise AppError(f"learning rate {body.lr:g} is above the limit of {svc.settings.max_learning_rate:g}",
-                       code="invalid_request", status_code=422)
+    svc.check_learning_rate(body.lr)
     with open_session(svc, key) as state:
         r = svc.network.step(state, body.lr, body.momentum)
         history = list(state.loss_history)

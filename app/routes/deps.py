@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 
 from app.config import Settings
+from app.errors import AppError
+from app.services.images import ImageLimits
 from app.services.network import NetworkService
 from app.services.sessions import SessionState, SessionStore, is_valid_session_id, new_session_id
 
@@ -27,6 +29,16 @@ class Services:
 
     def lock_for(self, key: str) -> threading.Lock:
         return self.locks[hash(key) % len(self.locks)]
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        return ImageLimits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels)
+
+    def check_learning_rate(self, lr: float) -> None:
+        """The ceiling from the settings, for REST and WebSocket steps alike."""
+        if lr > self.settings.max_learning_rate:
+            raise AppError(f"learning rate {lr:g} is above the limit of {self.settings.max_learning_rate:g}",
+                           code="invalid_request", status_code=422)
 
 
 def services(request: Request) -> Services:

@@ -31,7 +31,7 @@ from app.encoding import encode_frame
 from app.errors import AppError
 from app.routes.deps import Services, open_session, session_key
 from app.schemas import BackwardRequest, StepRequest
-from app.services.images import ImageError, ImageLimits, decode_data_url, image_to_input
+from app.services.images import ImageError, decode_data_url, image_to_input
 from app.services.sessions import new_session_id
 
 router = APIRouter()
@@ -108,8 +108,7 @@ class Connection:
             image = command.get("image")
             if not isinstance(image, str):
                 raise CommandError("invalid_request", "forward needs \"image\": a data URL of the drawing")
-            limits = ImageLimits(svc.settings.max_upload_bytes, svc.settings.max_image_pixels)
-            pre = image_to_input(decode_data_url(image, limits), limits)
+            pre = image_to_input(decode_data_url(image, svc.image_limits), svc.image_limits)
             with open_session(svc, self.key) as state:
                 f = svc.network.forward(state, pre.input)
                 state.preprocess_steps = dict(pre.steps)
@@ -124,9 +123,7 @@ class Connection:
                                    "probabilities": b.probabilities.tolist()})
         if cmd == "step":
             step = StepRequest.model_validate({k: v for k, v in command.items() if k in ("lr", "momentum")})
-            if step.lr > svc.settings.max_learning_rate:
-                raise CommandError("invalid_request", f"learning rate {step.lr:g} is above the limit of "
-                                                      f"{svc.settings.max_learning_rate:g}")
+            svc.check_learning_rate(step.lr)
             with open_session(svc, self.key) as state:
                 r = svc.network.step(state, step.lr, step.momentum)
                 history = list(state.loss_history)

@@ -29,11 +29,6 @@ class _Pool2D(Layer):
         OW = sliding_output_size(W, size, stride, 0, f"{cls.kind} width")
         return (C, OH, OW), 0
 
-    def _windows(self, x: Array) -> Array:
-        """(N, C, H, W) -> (N, C, OH, OW, K·K), each window flattened row-major; validates the shape."""
-        N, C, OH, OW = (x.shape[0], *self.output_shape(x.shape[1:]))
-        return windows(x, self.size, self.size, self.stride).reshape(N, C, OH, OW, self.size * self.size)
-
 
 class MaxPool2D(_Pool2D):
     """Max-pooling: x (N, C, H, W) -> (N, C, OH, OW), OH = (H − K)/S + 1; overlapping windows (K > S) allowed.
@@ -101,6 +96,11 @@ class AvgPool2D(_Pool2D):
     """Mean-pooling: x (N, C, H, W) -> (N, C, OH, OW); backward spreads δ/(K·K) over each window (seed 002)."""
 
     kind = "AvgPool2D"
+
+    def _windows(self, x: Array) -> Array:
+        """(N, C, H, W) -> (N, C, OH, OW, K·K), each window flattened row-major; validates the shape."""
+        N, C, OH, OW = (x.shape[0], *self.output_shape(x.shape[1:]))
+        return windows(x, self.size, self.size, self.stride).reshape(N, C, OH, OW, self.size * self.size)
 
     def forward(self, x: Array) -> Array:
         self.cache = {"x_shape": x.shape}
