@@ -14,11 +14,11 @@ def _labels(targets: Array | list[int] | int, N: int, K: int) -> Array:
     labels = np.asarray(targets)
     if labels.ndim == 0:
         labels = labels.reshape(1)
-    if labels.shape != (N,) or not np.issubdtype(labels.dtype, np.integer):
+    if labels.shape != (N,) or labels.dtype.kind not in "iu":
         raise ValueError(f"targets must be {N} integer class labels, got shape {labels.shape} of {labels.dtype}")
-    bad = labels[(labels < 0) | (labels >= K)]
-    if bad.size:
-        raise ValueError(f"target label {int(bad[0])} is not a class: labels go from 0 to {K - 1}")
+    outside = (labels < 0) | (labels >= K)
+    if outside.any():
+        raise ValueError(f"target label {int(labels[outside][0])} is not a class: labels go from 0 to {K - 1}")
     return labels
 
 
@@ -44,12 +44,16 @@ def softmax_cross_entropy(logits: Array, targets: Array | list[int] | int) -> tu
     """
     N, K = logits.shape
     labels = _labels(targets, N, K)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(shifted).sum(axis=1))
-    loss = float(np.mean(log_norm - shifted[np.arange(N), labels]))
-    grad = np.exp(shifted - log_norm[:, None])  # p
-    grad[np.arange(N), labels] -= 1.0  # p − y
-    return loss, grad / N
+    rows = np.arange(N)
+    shifted = logits - logits.max(axis=1, keepdims=True)  # ≤ 0, so exp cannot overflow
+    e = np.exp(shifted)
+    norm = e.sum(axis=1, keepdims=True)  # ≥ 1: the maximum contributes e⁰
+    loss = float((np.log(norm[:, 0]) - shifted[rows, labels]).sum()) / N
+    grad = e / norm  # p
+    grad[rows, labels] -= 1.0  # p − y
+    if N > 1:
+        grad /= N
+    return loss, grad
 
 
 def mean_squared_error(outputs: Array, targets: Array | list[int] | int) -> tuple[float, Array]:

@@ -47,16 +47,18 @@ class MaxPool2D(_Pool2D):
 
     def forward(self, x: Array) -> Array:
         OH, OW = self.output_shape(x.shape[1:])[1:]
-        K = self.size
-        # A running maximum over the K·K window offsets, each a strided view: no copy of the windows. argmax holds
-        # the winning offset; a strict > keeps the first maximum on a tie.
-        out = self._offset(x, 0, OH, OW).copy()
-        argmax = np.zeros(out.shape, dtype=np.uint8 if K * K <= 256 else np.int32)
-        for k in range(1, K * K):
-            v = self._offset(x, k, OH, OW)
-            better = v > out
-            argmax += better * (k - argmax)  # a branch-free select: np.where is many times slower here
+        views = [self._offset(x, k, OH, OW) for k in range(self.size * self.size)]  # no copies
+        out = views[0].copy() if len(views) == 1 else np.maximum(views[0], views[1])
+        for v in views[2:]:
             np.maximum(out, v, out=out)
+        # The winning offset is the first one holding the maximum (the seed's tie rule): count the offsets before
+        # it, i.e. how long the run of offsets that do not hold the maximum lasts. A few whole-array operations per
+        # offset, and no argmax over a tiny trailing axis (numpy is slow at those).
+        still_looking = views[0] != out
+        argmax = still_looking.astype(np.uint8 if len(views) <= 256 else np.int32)
+        for v in views[1:-1]:
+            still_looking &= v != out
+            argmax += still_looking
         self.cache = {"argmax": argmax, "x_shape": x.shape}
         return out
 
@@ -64,25 +66,31 @@ class MaxPool2D(_Pool2D):
         if not input_grad:
             return None
         argmax = self.cache["argmax"]
+        x_shape = self.cache["x_shape"]
         OH, OW = argmax.shape[2:]
         K, S = self.size, self.stride
-        dx = np.zeros(self.cache["x_shape"], dtype=dout.dtype)
-        tiles = S == K and OH * K == dx.shape[2] and OW * K == dx.shape[3]
+        if S == K and OH * K == x_shape[2] and OW * K == x_shape[3]:
+            # The windows tile the input: every input cell is in exactly one window, so each offset's view of dx
+            # is written once, with the error where that offset won and 0 elsewhere.
+            dx = np.empty(x_shape, dtype=dout.dtype)
+            for k in range(K * K):
+                np.multiply(dout, argmax == k, out=self._offset(dx, k, OH, OW))
+            return dx
+        # Overlapping windows (or gaps between them): a cell can win several windows, and their errors add up.
+        dx = np.zeros(x_shape, dtype=dout.dtype)
         for k in range(K * K):
-            routed = dout * (argmax == k)  # each output's error, where offset k won its window
-            if tiles:  # every input cell is in exactly one window: assign
-                self._offset(dx, k, OH, OW)[...] = routed
-            else:  # overlapping windows: a cell can win several, and their errors add up
-                self._offset(dx, k, OH, OW)[...] += routed
+            self._offset(dx, k, OH, OW)[...] += dout * (argmax == k)
         return dx
 
     def routing(self) -> Array:
         """(N, C, OH, OW, 2): the (row, col) of the input cell each output took its maximum from."""
-        argmax = self.cache["argmax"].astype(np.intp)
+        argmax = self.cache["argmax"]
         OH, OW = argmax.shape[2:]
-        rows = np.arange(OH)[:, None] * self.stride + argmax // self.size
-        cols = np.arange(OW)[None, :] * self.stride + argmax % self.size
-        return np.stack([rows, cols], axis=-1)
+        row_in_window, col_in_window = np.divmod(argmax, self.size)
+        out = np.empty((*argmax.shape, 2), dtype=np.intp)
+        np.add(np.arange(0, OH * self.stride, self.stride)[:, None], row_in_window, out=out[..., 0])
+        np.add(np.arange(0, OW * self.stride, self.stride), col_in_window, out=out[..., 1])
+        return out
 
     def extras(self) -> dict[str, Array]:
         if "argmax" not in self.cache or self.training:  # the routing is for showing a pass; training skips it
