@@ -28,6 +28,7 @@ from app.services.images import ImageError
 from app.services.network import NetworkService
 from app.services.sessions import InMemorySessionStore
 from cnn import ModelFileError
+from cnn.allocator import keep_freed_memory
 
 log = logging.getLogger("cnn_visualizer")
 
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # One BLAS thread per request: each pass is small, and concurrency comes from requests running side by side.
         # OpenBLAS's own threads fight over the cores under load (measured: 15× slower at 32 clients on 2 cores).
         blas = threadpool_limits(limits=1, user_api="blas")
+        keep_freed_memory()  # numpy's temporaries reuse memory instead of faulting in fresh pages: see cnn.allocator
         try:
             network = NetworkService(settings.model_path)
         except ModelFileError as e:

@@ -7,6 +7,9 @@ Two workloads, timed in alternation and reported as medians and ratios (numpy ti
     what the visualizer does for one drawn digit.
   * batch 64, float32 and float64: one training step (forward, loss, backward, SGD update).
 Targets (issue 2): batch 1 ≤ 0.5× PyTorch's time; batch-64 training step ≤ 1.5× PyTorch's time.
+
+A last row times only the matrix products of the batch-1 float64 pass (the same BLAS calls on the same arrays,
+nothing else): a floor no arrangement of numpy calls goes below, set beside PyTorch's whole pass.
 """
 
 from __future__ import annotations
@@ -14,11 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from benchmarks.common import median_ms, time_alternating, torch_available, torch_twin
 from cnn import SGD, build_model, lenet5, softmax_cross_entropy
+from cnn.allocator import keep_freed_memory
 
 
 def numpy_runners(dtype: str, batch: int, rng: np.random.Generator):
@@ -37,6 +43,27 @@ def numpy_runners(dtype: str, batch: int, rng: np.random.Generator):
         opt.step(model, record=False)
 
     return model, x, y, visualize, train_step
+
+
+def matrix_products_of_a_pass(model):
+    """The BLAS calls of one forward and backward pass of `model` at batch 1, on the arrays its last pass left in
+    the layers and the trace: per Conv2D W·cols, δ·colsᵀ and Wᵀ·δ; per Dense x·Wᵀ, δᵀ·x and δ·W."""
+    calls: list[tuple[Callable[..., Any], Any, Any]] = []
+    for layer, entry in zip(model.layers, model.trace, strict=True):
+        if layer.kind == "Conv2D":
+            W = layer.params["W"].reshape(layer.params["W"].shape[0], -1)
+            cols = layer.cache["cols"]
+            delta = entry.delta.transpose(1, 0, 2, 3).reshape(W.shape[0], -1)
+            calls += [(np.matmul, W, cols), (np.matmul, delta, cols.T), (np.matmul, W.T, delta)]
+        elif layer.kind == "Dense":
+            W, x, delta = layer.params["W"], entry.input, entry.delta
+            calls += [(np.matmul, x, W.T), (np.multiply, delta.T, x), (np.matmul, delta, W)]
+
+    def run() -> None:
+        for op, a, b in calls:
+            op(a, b)
+
+    return run
 
 
 def torch_runners(model, x_np, y_np):
@@ -65,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15, help="alternating rounds per workload (median taken)")
     args = parser.parse_args(argv)
+    allocator = "malloc keeps freed memory (cnn.allocator, as the server and trainer)" if keep_freed_memory() else (
+        "malloc as the system sets it"
+    )
 
     have_torch = torch_available()
     threads = "?"
@@ -73,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
         threads = str(torch.get_num_threads())
     print(f"numpy {np.__version__}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          + (f"torch {torch.__version__} with {threads} threads" if have_torch else "PyTorch not installed"))
+          + (f"torch {torch.__version__} with {threads} threads" if have_torch else "PyTorch not installed")
+          + f"; {allocator}")
     print(f"{'workload':<34}{'numpy ms':>10}{'torch ms':>10}{'ratio':>8}  target")
     rng = np.random.default_rng(0)
     for label, dtype, batch, kind, target in [
@@ -97,6 +128,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<34}{np_ms:>10.3f}{t_ms:>10.3f}{ratio:>8.2f}  ≤ {target} ({verdict})")
         else:
             print(f"{label:<34}{np_ms:>10.3f}{'-':>10}{'-':>8}  ≤ {target} (no reference)")
+        if dtype == "float64" and kind == "visualize":
+            np_vis()  # leaves the arrays the floor reuses
+            floor_runners = {"numpy": matrix_products_of_a_pass(model)} | (
+                {"torch": runners["torch"]} if have_torch else {}
+            )
+            floor_times = time_alternating(floor_runners, args.repeats, inner)
+            floor = median_ms(floor_times["numpy"])
+            label = "  its matrix products alone"
+            if have_torch:
+                t_ms = median_ms(floor_times["torch"])
+                print(f"{label:<34}{floor:>10.3f}{t_ms:>10.3f}{floor / t_ms:>8.2f}  (a floor, not a workload)")
+            else:
+                print(f"{label:<34}{floor:>10.3f}{'-':>10}{'-':>8}  (a floor, not a workload)")
     return 0
 
 

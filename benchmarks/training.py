@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmarks.common import median_ms, time_alternating, torch_available
 from benchmarks.engine import numpy_runners, torch_runners
+from cnn.allocator import keep_freed_memory
 from cnn.augment import augment
 
 EPOCH = 60_000
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=100, help="training steps per round")
     parser.add_argument("--repeats", type=int, default=5, help="alternating rounds (median taken)")
     args = parser.parse_args(argv)
+    keep_freed_memory()  # as cnn.train runs
 
     rng = np.random.default_rng(0)
     model, x, y, _, np_train = numpy_runners("float32", BATCH, rng)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn.allocator import keep_freed_memory
 from cnn.data import DataError, load_mnist, to_inputs
 from cnn.errors import ModelFileError
 from cnn.io import load_model
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--top", type=int, default=10, help="how many confident mistakes to list")
     args = p.parse_args(argv)
+    keep_freed_memory()
     try:
         model = load_model(Path(args.model))
         images, labels = load_mnist("test", args.data)

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from cnn.allocator import keep_freed_memory
 from cnn.augment import augment
 from cnn.data import DataError, load_mnist, to_inputs
 from cnn.errors import ShapeError, SpecError
@@ -251,6 +252,7 @@ def parse_args(argv: list[str] | None) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
+    keep_freed_memory()  # no page faults between steps: see cnn.allocator
     command = "python -m cnn.train " + " ".join(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
     try:

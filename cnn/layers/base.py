@@ -30,7 +30,6 @@ class Layer(ABC):
         self.cache: dict[str, Any] = {}
         self.training = False
         self._output_shapes: dict[Shape, Shape] = {}
-        self._scratch: dict[str, Array] = {}
 
     @abstractmethod
     def forward(self, x: Array) -> Array:
@@ -48,19 +47,6 @@ class Layer(ABC):
     def extras(self) -> dict[str, Array]:
         """Arrays worth showing besides input and output: max-pool routing, the dropout mask, …"""
         return {}
-
-    def scratch(self, name: str, shape: Shape, dtype: Any) -> Array:
-        """A buffer this layer keeps from pass to pass under `name`, zero when first made (or when the shape or dtype
-        changes, e.g. from training batches to one drawn digit).
-
-        For intermediates nobody outside the layer sees (im2col's columns, col2im's planes). Fresh arrays of a few
-        hundred kilobytes cost more than their arithmetic at batch 1: the allocator gives the memory back to the
-        system between passes and every page of it faults in again. Never for anything the trace keeps.
-        """
-        buffer = self._scratch.get(name)
-        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
-            buffer = self._scratch[name] = np.zeros(shape, dtype)
-        return buffer
 
     def output_shape(self, input_shape: Shape) -> Shape:
         """The output shape for one example, checked by shape_rule once per input shape and then remembered: a

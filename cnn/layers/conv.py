@@ -8,7 +8,7 @@ import numpy as np
 
 from cnn.errors import ShapeError
 from cnn.layers.base import Array, Layer, Shape, expect_rank, he_normal, positive_int, sliding_output_size
-from cnn.layers.im2col import col2im, col2im_planes_shape, im2col
+from cnn.layers.im2col import col2im, im2col
 
 
 def _pair(value: int | tuple[int, int] | list[int], what: str) -> tuple[int, int]:
@@ -54,17 +54,7 @@ class Conv2D(Layer):
         F, _, KH, KW = W.shape
         N = x.shape[0]
         OH, OW = self.output_shape(x.shape[1:])[1:]
-        C, H, Wd = x.shape[1:]
-        P = self.padding
-        cols = im2col(
-            x,
-            KH,
-            KW,
-            self.stride,
-            P,
-            out=self.scratch("cols", (C * KH * KW, N * OH * OW), x.dtype),
-            padded=self.scratch("padded", (N, C, H + 2 * P, Wd + 2 * P), x.dtype) if P else None,
-        )  # (C·KH·KW, N·OH·OW), kept for backward until the next forward
+        cols = im2col(x, KH, KW, self.stride, self.padding)  # (C·KH·KW, N·OH·OW)
         out = W.reshape(F, -1) @ cols  # (F, N·OH·OW)
         out += b[:, None]  # in place: no second array of the output's size
         self.cache = {"x_shape": x.shape, "cols": cols}
@@ -82,10 +72,8 @@ class Conv2D(Layer):
             return None
         # ∂E/∂x: δ spread back through the windows it came from. This is the seed's "expand δ for the stride,
         # pad it, convolve with the kernel rotated 180°" (see cnn.reference), done as im2col's adjoint.
-        dcols = np.matmul(W.reshape(F, -1).T, delta, out=self.scratch("dcols", cols.shape, cols.dtype))
-        x_shape = self.cache["x_shape"]
-        planes = self.scratch("planes", col2im_planes_shape(x_shape, KH, KW, self.padding), cols.dtype)
-        return col2im(dcols, x_shape, KH, KW, self.stride, self.padding, planes)
+        dcols = W.reshape(F, -1).T @ delta  # (C·KH·KW, N·OH·OW)
+        return col2im(dcols, self.cache["x_shape"], KH, KW, self.stride, self.padding)
 
     def config(self) -> dict[str, Any]:
         KH, KW = self.kernel_size

@@ -13,17 +13,12 @@ from numpy.lib.stride_tricks import as_strided
 from cnn.layers.base import Array
 
 
-def pad_spatial(x: Array, padding: int, out: Array | None = None) -> Array:
-    """(N, C, H, W) -> (N, C, H + 2P, W + 2P), zeros around each map.
-
-    `out`, if given, is a buffer of that shape whose border is zero; only its interior is written, so a buffer
-    made by np.zeros can serve pass after pass.
-    """
+def pad_spatial(x: Array, padding: int) -> Array:
+    """(N, C, H, W) -> (N, C, H + 2P, W + 2P), zeros around each map."""
     if padding == 0:
         return x
     N, C, H, W = x.shape
-    if out is None:
-        out = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=x.dtype)
+    out = np.zeros((N, C, H + 2 * padding, W + 2 * padding), dtype=x.dtype)
     out[:, :, padding : padding + H, padding : padding + W] = x  # faster than np.pad for small arrays
     return out
 
@@ -53,37 +48,23 @@ def windows(x: Array, KH: int, KW: int, stride: int) -> Array:
     return _strided(x, (N, C, OH, OW, KH, KW), (sN, sC, sH * stride, sW * stride, sH, sW), writeable=False)
 
 
-def im2col(
-    x: Array, KH: int, KW: int, stride: int, padding: int, out: Array | None = None, padded: Array | None = None
-) -> Array:
-    """(N, C, H, W) -> cols (C·KH·KW, N·OH·OW); rows ordered (c, kh, kw), columns (n, oh, ow).
-
-    `out` (the cols' shape) and `padded` (the padded input's, zero border) are optional buffers to fill instead of
-    allocating.
-    """
-    win = windows(pad_spatial(x, padding, padded), KH, KW, stride)  # (N, C, OH, OW, KH, KW)
+def im2col(x: Array, KH: int, KW: int, stride: int, padding: int) -> Array:
+    """(N, C, H, W) -> cols (C·KH·KW, N·OH·OW); rows ordered (c, kh, kw), columns (n, oh, ow)."""
+    win = windows(pad_spatial(x, padding), KH, KW, stride)  # (N, C, OH, OW, KH, KW)
     N, C, OH, OW = win.shape[:4]
-    by_row = win.transpose(1, 4, 5, 0, 2, 3)  # (C, KH, KW, N, OH, OW)
-    if out is None:
-        return by_row.reshape(C * KH * KW, N * OH * OW)  # copies once
-    out.reshape(by_row.shape)[...] = by_row
-    return out
+    return win.transpose(1, 4, 5, 0, 2, 3).reshape(C * KH * KW, N * OH * OW)  # copies once
 
 
-def fold_offsets(per_offset: Array, H: int, W: int, stride: int, planes: Array | None = None) -> Array:
+def fold_offsets(per_offset: Array, H: int, W: int, stride: int) -> Array:
     """(A, KH, KW, B, OH, OW) values, one per kernel offset and window -> (A, B, H, W), each value added into the
     cell its offset covers in its window: cell (kh + S·oh, kw + S·ow).
 
     Windows overlap, so cells receive several values. Rather than one slice-add per offset (KH·KW numpy calls, the
     cost of a whole batch-1 layer), every offset writes into its own zeroed (H, W) plane, skewed by (kh, kw) through
     the strides, and one sum over the offsets adds the planes: a copy and a reduction, whatever the kernel size.
-
-    `planes` (A, KH, KW, B, H, W) may be given: zeros, or a buffer only ever used here with the same shapes (every
-    call writes the same cells, so the others stay zero).
     """
     A, KH, KW, B, OH, OW = per_offset.shape
-    if planes is None:
-        planes = np.zeros((A, KH, KW, B, H, W), dtype=per_offset.dtype)
+    planes = np.zeros((A, KH, KW, B, H, W), dtype=per_offset.dtype)
     sA, sKH, sKW, sB, sH, sW = planes.strides
     # skewed[a, kh, kw, b, oh, ow] is planes[a, kh, kw, b, kh + S·oh, kw + S·ow]: stepping kh also steps one row.
     skewed = _strided(planes, per_offset.shape, (sA, sKH + sH, sKW + sW, sB, stride * sH, stride * sW), True)
@@ -101,29 +82,13 @@ def fold_windows(win: Array, H: int, W: int, stride: int) -> Array:
     return fold_offsets(per_offset, H, W, stride).reshape(N, C, H, W)
 
 
-def col2im_planes_shape(x_shape: tuple[int, ...], KH: int, KW: int, padding: int) -> tuple[int, ...]:
-    """The shape of the `planes` buffer col2im can reuse."""
-    N, C, H, W = x_shape
-    return (C, KH, KW, N, H + 2 * padding, W + 2 * padding)
-
-
-def col2im(
-    cols: Array,
-    x_shape: tuple[int, ...],
-    KH: int,
-    KW: int,
-    stride: int,
-    padding: int,
-    planes: Array | None = None,
-) -> Array:
-    """Adjoint of `im2col`: cols (C·KH·KW, N·OH·OW) -> (N, C, H, W), overlapping windows adding up.
-
-    `planes` is fold_offsets' optional buffer, of shape col2im_planes_shape(...)."""
+def col2im(cols: Array, x_shape: tuple[int, ...], KH: int, KW: int, stride: int, padding: int) -> Array:
+    """Adjoint of `im2col`: cols (C·KH·KW, N·OH·OW) -> (N, C, H, W), overlapping windows adding up."""
     N, C, H, W = x_shape
     Hp, Wp = H + 2 * padding, W + 2 * padding
     OH, OW = (Hp - KH) // stride + 1, (Wp - KW) // stride + 1
     # cols' rows are (c, kh, kw) and its columns (n, oh, ow): already the layout fold_offsets takes, as a view.
-    out = fold_offsets(cols.reshape(C, KH, KW, N, OH, OW), Hp, Wp, stride, planes)  # (C, N, Hp, Wp)
+    out = fold_offsets(cols.reshape(C, KH, KW, N, OH, OW), Hp, Wp, stride)  # (C, N, Hp, Wp)
     if padding:
         out = out[:, :, padding : padding + H, padding : padding + W]
     return out.transpose(1, 0, 2, 3)  # (N, C, H, W), a view

@@ -74,7 +74,8 @@ class MaxPool2D(_Pool2D):
             # is written once, with the error where that offset won and 0 elsewhere.
             dx = np.empty(x_shape, dtype=dout.dtype)
             for k in range(K * K):
-                np.multiply(dout, argmax == k, out=self._offset(dx, k, OH, OW))
+                # Multiplying into the strided view directly (out=) is slower: numpy then buffers the bool→float cast.
+                self._offset(dx, k, OH, OW)[...] = dout * (argmax == k)
             return dx
         # Overlapping windows (or gaps between them): a cell can win several windows, and their errors add up.
         dx = np.zeros(x_shape, dtype=dout.dtype)
