@@ -42,7 +42,8 @@ class MaxPool2D(_Pool2D):
 
     def __init__(self, size: int, stride: int | None = None) -> None:
         super().__init__(size, stride)
-        self._layouts: dict[Shape, tuple[Array, Array]] = {}
+        self._layout_shape: Shape = ()
+        self._layout: tuple[Array, Array] = (np.empty(0, np.intp), np.empty(0, np.intp))
 
     def _offset(self, a: Array, k: int, OH: int, OW: int) -> Array:
         """The (N, C, OH, OW) view of `a` at offset k = row·K + col inside every window."""
@@ -72,17 +73,16 @@ class MaxPool2D(_Pool2D):
 
     def _flat_layout(self, x_shape: Shape) -> tuple[Array, Array]:
         """Flat indices into x: of each window's top-left cell (N, C, OH, OW), and the step from there to offset
-        k = row·K + col (K·K,). Remembered per input shape."""
-        layout = self._layouts.get(x_shape)
-        if layout is None:
+        k = row·K + col (K·K,). Kept for the last input shape: passes repeat it, and a batch-size change is rare."""
+        if self._layout_shape != x_shape:
             N, C, H, W = x_shape
             OH, OW = self.output_shape(x_shape[1:])[1:]
             K, S = self.size, self.stride
             maps = np.arange(N * C).reshape(N, C, 1, 1) * (H * W)
             corners = maps + np.arange(OH)[:, None] * (S * W) + np.arange(OW) * S
             steps = np.array([i * W + j for i in range(K) for j in range(K)])
-            layout = self._layouts[x_shape] = (corners, steps)
-        return layout
+            self._layout_shape, self._layout = x_shape, (corners, steps)
+        return self._layout
 
     def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
         if not input_grad:

@@ -272,6 +272,26 @@ def test_overlapping_size3_stride2_routes_a_shared_edge_cell_twice():
     assert np.count_nonzero(dx) == 1
 
 
+@pytest.mark.parametrize(
+    ("size", "stride", "maps"),
+    [(2, 2, [(8, 8), (4, 6)]), (3, 2, [(7, 7), (9, 11)]), (2, 3, [(8, 8), (5, 11)])],
+    ids=["tiling", "overlapping", "gaps"],
+)
+def test_one_maxpool_layer_routes_correctly_when_the_input_shape_changes_between_passes(size, stride, maps):
+    """The layer remembers the flat layout of its last input shape; a new batch size or map size must not reuse it."""
+    rng = np.random.default_rng(4)
+    pool = MaxPool2D(size, stride)
+    (H1, W1), (H2, W2) = maps
+    for shape in [(2, 3, H1, W1), (1, 3, H1, W1), (1, 2, H2, W2), (2, 3, H1, W1)]:
+        x = distinct(rng, shape)
+        out = pool.forward(x)
+        dout = rng.standard_normal(out.shape)
+        fresh = MaxPool2D(size, stride)
+        fresh.forward(x)
+        assert_array_equal(pool.backward(dout), fresh.backward(dout))
+        assert_array_equal(pool.routing(), fresh.routing())
+
+
 # dtype, input_grad=False, construction
 
 
