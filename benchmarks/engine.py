@@ -92,9 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15, help="alternating rounds per workload (median taken)")
     args = parser.parse_args(argv)
-    allocator = "malloc keeps freed memory (cnn.allocator, as the server and trainer)" if keep_freed_memory() else (
-        "malloc as the system sets it"
-    )
+    kept = keep_freed_memory()
+    allocator = "malloc keeps freed memory (cnn.allocator, as the server and trainer)" if kept else "default malloc"
 
     have_torch = torch_available()
     threads = "?"

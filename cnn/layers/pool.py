@@ -65,10 +65,7 @@ class MaxPool2D(_Pool2D):
         for v in views[1:-1]:
             still_looking &= v != out
             argmax += still_looking
-        # Where each winner sits in x, as a flat index: backward sends the error there in one scatter.
-        corners, steps = self._flat_layout(x.shape)
-        winner = corners + steps[argmax]
-        self.cache = {"argmax": argmax, "winner": winner, "x_shape": x.shape}
+        self.cache = {"argmax": argmax, "x_shape": x.shape}
         return out
 
     def _flat_layout(self, x_shape: Shape) -> tuple[Array, Array]:
@@ -87,7 +84,11 @@ class MaxPool2D(_Pool2D):
     def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
         if not input_grad:
             return None
-        winner, x_shape = self.cache["winner"], self.cache["x_shape"]
+        argmax, x_shape = self.cache["argmax"], self.cache["x_shape"]
+        # Where each winner sits in x, as a flat index: the error goes there in one scatter. Worked out here, not in
+        # forward, so forward-only passes (live prediction, evaluation) do not pay for it.
+        corners, steps = self._flat_layout(x_shape)
+        winner = corners + steps[argmax]
         if self.stride >= self.size:
             # Windows do not overlap: each cell wins at most one window, so the errors are scattered, not added.
             dx = np.zeros(x_shape, dtype=dout.dtype)
