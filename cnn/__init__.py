@@ -7,6 +7,7 @@
     updates = SGD(lr=0.01).step(model)  # per parameter: before, Δ, after
 """
 
+from cnn.architectures import SPECS, lenet5, vgg16
 from cnn.errors import DivergenceError, ModelFileError, ShapeError, SpecError
 from cnn.gradcheck import (
     GradCheckEntry,
@@ -17,7 +18,6 @@ from cnn.gradcheck import (
     overall_relative_error,
     relative_error,
 )
-from cnn.io import load_model, read_model_header, save_model
 from cnn.layers import (
     LAYER_TYPES,
     AvgPool2D,
@@ -34,9 +34,9 @@ from cnn.layers import (
 )
 from cnn.losses import LOSSES, mean_squared_error, one_hot, softmax, softmax_cross_entropy
 from cnn.model import Sequential
+from cnn.modelfile import load_model, read_model_header, save_model
 from cnn.optim import SGD, ParamUpdate
 from cnn.spec import Summary, SummaryRow, build_model, normalize_spec, summary
-from cnn.specs import SPECS, lenet5, vgg16
 from cnn.trace import LayerTrace
 
 __all__ = [

@@ -18,9 +18,9 @@ import numpy as np
 from cnn.allocator import keep_freed_memory
 from cnn.data import DataError, load_mnist, to_inputs
 from cnn.errors import ModelFileError
-from cnn.io import load_model
 from cnn.losses import softmax
 from cnn.model import Sequential
+from cnn.modelfile import load_model
 from cnn.pretrained import PRETRAINED_PATH
 
 

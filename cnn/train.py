@@ -22,16 +22,16 @@ import numpy as np
 from tqdm import tqdm
 
 from cnn.allocator import keep_freed_memory
+from cnn.architectures import SPECS
 from cnn.augment import augment
 from cnn.data import DataError, load_mnist, to_inputs
 from cnn.errors import ShapeError, SpecError
 from cnn.evaluate import predict
-from cnn.io import save_model
 from cnn.losses import softmax_cross_entropy
 from cnn.model import Sequential
+from cnn.modelfile import save_model
 from cnn.optim import SGD
 from cnn.spec import build_model
-from cnn.specs import SPECS
 
 
 class TrainingDiverged(RuntimeError):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn.io import load_model
 from cnn.model import Sequential
+from cnn.modelfile import load_model
 
 PRETRAINED_PATH = Path(__file__).with_name("lenet5.npz")
 SAMPLES_PATH = Path(__file__).with_name("samples.npz")

@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 
 import cnn.evaluate
+from cnn.architectures import lenet5
 from cnn.data import load_mnist, to_inputs
 from cnn.evaluate import Evaluation, Mistake, evaluate, format_report, main, predict
-from cnn.io import save_model
 from cnn.losses import softmax, softmax_cross_entropy
 from cnn.model import Sequential
+from cnn.modelfile import save_model
 from cnn.optim import SGD
 from cnn.spec import build_model
-from cnn.specs import lenet5
 
 KEYS = {"accuracy", "correct", "total", "confusion", "most_confident_mistakes"}
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnn.architectures import lenet5
 from cnn.data import load_mnist
 from cnn.evaluate import Evaluation, evaluate
-from cnn.io import read_model_header
 from cnn.model import Sequential
+from cnn.modelfile import read_model_header
 from cnn.pretrained import PRETRAINED_PATH, load_pretrained
 from cnn.spec import build_model
-from cnn.specs import lenet5
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 
 import cnn.train
+from cnn.architectures import lenet5
 from cnn.data import MNIST_FILES, load_mnist
 from cnn.evaluate import evaluate
-from cnn.io import load_model, read_model_header
+from cnn.modelfile import load_model, read_model_header
 from cnn.spec import build_model
-from cnn.specs import lenet5
 from cnn.train import EpochMetrics, TrainConfig, learning_rate, main, parse_args, train
 
 QUICK = ["--limit", "2000", "--val-size", "200", "--epochs", "2", "--batch-size", "64"]
