@@ -1,6 +1,7 @@
 // The only module that knows URLs and the wire format: REST with fetch, passes over the WebSocket, arrays decoded
-// from base64 (JSON) or from binary frames (4-byte little-endian header length, JSON header, raw bytes), and
-// outer products {outer: [u, v], scale} (a dense ∂E/∂W = δ·xᵀ) materialised with their factors kept.
+// from base64 (JSON) or from binary frames (4-byte little-endian header length, JSON header, raw bytes), outer
+// products {outer: [u, v], scale} (a dense ∂E/∂W = δ·xᵀ) materialised with their factors kept, and the page's own
+// 28×28 input encoded as a float32 array. It also holds the one live WebSocket pass: a connection, not state.
 
 import { fromBase64, fromBuffer, outer } from './lib/tensor.js';
 
@@ -44,6 +45,19 @@ export function decodeFrame(buffer) {
   return decodeArrays(header, (a) => fromBuffer(buffer, base + a.offset, a.nbytes, a.dtype, a.shape));
 }
 
+/**
+ * A float32 tensor as a wire array: its little-endian bytes in base64 (every browser this page runs in is
+ * little-endian, as typed arrays use the platform's order).
+ * @param {{shape: number[], data: ArrayLike<number>}} t  @returns {{shape: number[], dtype: 'float32', data: string}}
+ */
+export function encodeFloat32(t) {
+  const f32 = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
+  const bytes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+  let bin = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return { shape: t.shape, dtype: 'float32', data: btoa(bin) };
+}
+
 /** This tab's id: each tab gets its own copy of the model on the server (sessionStorage outlives reloads). */
 function tabId() {
   const KEY = 'cnn-visualizer-tab';
@@ -70,6 +84,7 @@ async function errorOf(res) {
 export function createApi() {
   const tab = tabId();
   const headers = { 'X-Tab-Id': tab };
+  let live = null; // the open pass: {ws, closed, queue}
 
   async function request(method, path, body) {
     let res;
@@ -88,19 +103,37 @@ export function createApi() {
     return decodeJson(await res.json());
   }
 
+  function send(obj) {
+    if (!live || live.closed) return;
+    const text = JSON.stringify(obj);
+    if (live.ws.readyState === WebSocket.OPEN) live.ws.send(text);
+    else live.queue.push(text);
+  }
+
+  function closePass() {
+    if (!live) return;
+    live.closed = true;
+    if (live.ws.readyState === WebSocket.OPEN) live.ws.close(1000);
+    live = null;
+  }
+
   return {
     tab,
-    /** Run forward on a drawing ({dataUrl}) or a file ({file}). */
-    forward(input) {
-      if (input.file) {
+    /**
+     * Run forward on the page's own 28×28 input ({input: Tensor (28, 28) float32 in [0, 1]}: the answer's input is
+     * null) or on a file ({file}: the server preprocesses it and answers with the input it made).
+     */
+    forward(source) {
+      if (source.file) {
         const form = new FormData();
-        form.append('file', input.file);
+        form.append('file', source.file);
         return request('POST', '/api/forward', form);
       }
-      return request('POST', '/api/forward', { image: input.dataUrl });
+      return request('POST', '/api/forward', { input: encodeFloat32(source.input) });
     },
     backward: (target, loss = 'cross_entropy') => request('POST', '/api/backward', { target, loss }),
-    step: (lr, momentum = 0) => request('POST', '/api/step', { lr, momentum }),
+    /** One SGD step from the backward the server holds for (target, loss), computed there if it holds none. */
+    step: ({ lr, momentum = 0, target, loss }) => request('POST', '/api/step', { lr, momentum, target, loss }),
     params: (layer) => request('GET', `/api/params/${encodeURIComponent(layer)}`),
     reset: () => request('POST', '/api/reset'),
     gradcheck: (param, samples = 8, seed = 0) => request('POST', '/api/gradcheck', { param, samples, seed }),
@@ -109,48 +142,52 @@ export function createApi() {
     exportUrl: () => `/api/export?tab=${encodeURIComponent(tab)}`,
 
     /**
-     * A pass over the WebSocket: sends `command` ({cmd: 'backward', target, loss, mode}) on a fresh socket and hands
-     * every message to onMessage, decoded. One socket per pass: closing it drops whatever was still on its way, so a
-     * stale pass can never paint over a new one.
+     * Start a pass over the WebSocket: sends `command` ({cmd: 'backward', target, loss, mode}) on a fresh socket,
+     * closing any pass still open, and hands its messages over decoded, a batch per animation frame: a run's
+     * fourteen messages reach the page as one change, painted once. One socket per pass: closing it drops whatever
+     * was still on its way, so a stale pass can never paint over a new one.
      * @param {object} command
-     * @param {{onMessage: (msg: object) => void, onError: (err: ApiError) => void}} handlers
-     * @returns {{next: () => void, run: () => void, close: () => void}}
+     * @param {{onMessages: (msgs: object[]) => void, onError: (err: ApiError) => void}} handlers
      */
-    openPass(command, { onMessage, onError }) {
+    openPass(command, { onMessages, onError }) {
+      closePass();
       const proto = location.protocol === 'https:' ? 'wss' : 'ws';
       const ws = new WebSocket(`${proto}://${location.host}/ws?tab=${encodeURIComponent(tab)}`);
       ws.binaryType = 'arraybuffer';
-      let closed = false;
-      const queue = [JSON.stringify(command)];
-      const send = (obj) => {
-        if (closed) return;
-        const text = JSON.stringify(obj);
-        if (ws.readyState === WebSocket.OPEN) ws.send(text);
-        else queue.push(text);
+      const pass = { ws, closed: false, queue: [JSON.stringify(command)], inbox: [] };
+      live = pass;
+      const flush = () => {
+        const msgs = pass.inbox.splice(0);
+        if (!pass.closed && msgs.length) onMessages(msgs);
+      };
+      const fail = (err) => {
+        if (pass.closed) return;
+        flush();
+        if (!pass.closed) onError(err);
       };
       ws.onopen = () => {
-        if (closed) ws.close(1000); // closing a socket still connecting logs an error in Chromium: wait for open
-        else for (const t of queue.splice(0)) ws.send(t);
+        if (pass.closed) ws.close(1000); // closing a socket still connecting logs an error in Chromium: wait for open
+        else for (const t of pass.queue.splice(0)) ws.send(t);
       };
       ws.onmessage = (ev) => {
-        if (closed) return;
+        if (pass.closed) return;
         const msg = typeof ev.data === 'string' ? JSON.parse(ev.data) : decodeFrame(ev.data);
-        if (msg.type === 'error') onError(new ApiError(msg.message, { code: msg.code }));
-        else onMessage(msg);
+        if (msg.type === 'error') { fail(new ApiError(msg.message, { code: msg.code })); return; }
+        pass.inbox.push(msg);
+        if (pass.inbox.length === 1) requestAnimationFrame(flush);
       };
-      ws.onerror = () => { if (!closed) onError(new ApiError('the connection to the server failed')); };
+      ws.onerror = () => fail(new ApiError('the connection to the server failed'));
       ws.onclose = (ev) => {
-        if (!closed && ev.code !== 1000) onError(new ApiError('the connection to the server was lost'));
-        closed = true;
-      };
-      return {
-        next: () => send({ cmd: 'next' }),
-        run: () => send({ cmd: 'run' }),
-        close() {
-          closed = true;
-          if (ws.readyState === WebSocket.OPEN) ws.close(1000);
-        },
+        if (ev.code !== 1000) fail(new ApiError('the connection to the server was lost'));
+        else flush();
+        pass.closed = true;
+        if (live === pass) live = null;
       };
     },
+    /** The next layer of the open pass. */
+    passNext: () => send({ cmd: 'next' }),
+    /** The rest of the open pass. */
+    passRun: () => send({ cmd: 'run' }),
+    closePass,
   };
 }

@@ -1,9 +1,10 @@
 // Wires the views to the api and the store. Every view is createXView(root, callbacks) -> {update(...)}; main
-// subscribes them to the state and turns their events into actions.
+// subscribes them to the state and turns their events into actions. The timing marks subscribe on their own.
 
-import { createActions, lossValue } from './actions.js';
+import { createActions } from './actions/index.js';
 import { createApi } from './api.js';
-import { createStore, NO_BACKWARD } from './state.js';
+import { createStore, initialState, lossValue, passWaiting } from './state.js';
+import { watchTiming } from './timing.js';
 import { debounce } from './lib/scheduler.js';
 import { createControlsView } from './views/controls.js';
 import { createDrawPad } from './views/drawpad.js';
@@ -20,10 +21,8 @@ const model = page.model;
 const $ = (id) => document.getElementById(id);
 
 const api = createApi();
-const store = createStore({
-  model, forward: null, backward: NO_BACKWARD, cursor: null, selection: null, neuron: null, target: null,
-  params: {}, update: null, error: null, busy: {},
-});
+const store = createStore(initialState(model));
+watchTiming(store);
 
 let actions = null;
 const later = debounce(() => actions.drawingChanged('move'), 150);
@@ -48,7 +47,11 @@ actions = createActions(api, store, {
 });
 
 const inputView = createInputView($('input-view'), {
-  onStepsOpen: () => showSteps(),
+  onStepsOpen() {
+    const source = store.get().source;
+    if (source?.steps) inputView.updateSteps(source.steps);
+    else actions.inputSteps();
+  },
   stepsRoot: $('input-steps'),
 });
 const errorView = createErrorView($('input-view'));
@@ -80,25 +83,18 @@ createGradcheckView($('gradcheck-view'), {
 });
 $('export').href = api.exportUrl();
 
-async function showSteps() {
-  if (!store.get().forward) return;
-  try {
-    const r = await actions.inputSteps();
-    inputView.updateSteps(r.steps);
-  } catch (err) {
-    errorView.update(err.message);
-  }
-}
-const stepsLater = debounce(() => { if (inputView.stepsOpen()) showSteps(); }, 400);
+// The steps are drawn while they are open; an uploaded file's are asked of the server then, and not on every change.
+const stepsLater = debounce(() => { if (inputView.stepsOpen()) actions.inputSteps(); }, 400);
 
 store.subscribe((s, prev) => {
-  if (s.forward !== prev.forward) {
-    inputView.update(s.forward ? s.forward.input : null);
-    stepsLater();
+  if (s.forward !== prev.forward) inputView.update(s.forward ? s.forward.input : null);
+  if (s.source !== prev.source && inputView.stepsOpen()) {
+    if (s.source?.steps) inputView.updateSteps(s.source.steps);
+    else stepsLater();
   }
   if (s.error !== prev.error) errorView.update(s.error);
   prediction.update({ forward: s.forward, target: s.target });
-  controls.update({ ...s, lossValue: lossValue(s) });
+  controls.update({ ...s, lossValue: lossValue(s), waiting: passWaiting(s) });
   for (const p of panels) p.update(s);
   explain.update(s);
   inspector.update(s);
@@ -119,6 +115,8 @@ document.addEventListener('keydown', (ev) => {
   ev.preventDefault();
 });
 
+// The weights, once: every later change arrives with the step that made it.
+actions.loadParams();
 // Not empty on arrival: a sample digit, already through the network.
 if (samples.images.length) pad.loadSample(samples.labels.indexOf(7) >= 0 ? samples.labels.indexOf(7) : 0);
 else store.set({});

@@ -41,7 +41,8 @@ export function createControlsView(root, on) {
 
   return {
     /** @param {{forward: object|null, backward: object, target: number|null, cursor: number|null, model: object,
-     *   lossValue: {value: number, formula: string}|null, busy: Record<string, boolean>}} s */
+     *   lossValue: {value: number, formula: string}|null, waiting: boolean, busy: Record<string, boolean>}} s
+     *   waiting: a layer asked for has not arrived yet */
     update(s) {
       const t = s.target ?? s.forward?.prediction ?? 0;
       if (String(t) !== target.value) target.value = String(t);
@@ -55,7 +56,7 @@ export function createControlsView(root, on) {
       const b = s.backward;
       const done = b.status === 'complete';
       forward.disabled = !hasInput || s.busy.forward;
-      step.disabled = !hasInput || (done && s.cursor === 0) || s.busy.pass;
+      step.disabled = !hasInput || (done && s.cursor === 0) || s.waiting;
       run.disabled = !hasInput || (done && s.cursor === 0);
       const layers = s.model.layers;
       if (!hasInput) progress.textContent = 'Draw a digit first.';

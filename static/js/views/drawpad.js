@@ -1,5 +1,5 @@
-// The drawing pad: black ink on white (the server inverts a light background), pointer events for mouse, touch and
-// pen, strokes kept as point lists so undo redraws without the last one. Also uploads (button or drop) and samples.
+// The drawing pad: black ink on white (the preprocessing inverts a light background), pointer events for mouse, touch
+// and pen, strokes kept as point lists so undo redraws without the last one. Also uploads (button or drop) and samples.
 
 import { h } from '../lib/dom.js';
 
@@ -29,7 +29,7 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
   const sampleRow = h('div', { class: 'samples', role: 'group', 'aria-label': 'Sample digits from MNIST' });
   root.append(wrap, tools, buttons, h('p', { class: 'samples-label' }, 'Or start from an MNIST digit:'), sampleRow);
 
-  const ctx = canvas.getContext('2d', { willReadFrequently: false });
+  const ctx = canvas.getContext('2d', { willReadFrequently: true }); // its pixels are read for every forward
   /** @type {{size: number, points: number[][]}[]} */
   let strokes = [];
   let background = null; // a canvas or image bitmap drawn under the strokes
@@ -187,8 +187,8 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
 
   redraw();
   return {
-    /** The drawing as a PNG data URL (280×280). */
-    dataUrl: () => canvas.toDataURL('image/png'),
+    /** The drawing's pixels (280×280 RGBA), for the page's preprocessing. @returns {ImageData} */
+    pixels: () => ctx.getImageData(0, 0, SIZE, SIZE),
     isEmpty,
     get version() { return version; },
     loadSample,

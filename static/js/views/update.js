@@ -96,10 +96,11 @@ export function createUpdateView(root, { onApply, labels }) {
     for (const layer of u.layers) {
       const figs = layerFigs(layer.name, layer.kind);
       const W = layer.params.W, b = layer.params.b;
+      // the server sends before and after for small parameters; for larger ones they are the page's own weights
+      // around the step (actions/update.js adds Δ to them)
       const before = W.before || u.paramsBefore?.[layer.name]?.W;
+      const after = W.after || u.paramsAfter?.[layer.name]?.W;
       const delta = W.delta;
-      let after = W.after;
-      if (!after && before) after = { shape: before.shape, data: Float64Array.from(before.data, (v, k) => v + delta.data[k]) };
       const arr = arrange(W.shape, { rowName: 'unit', colName: 'input' });
       if (before && after) {
         const shared = sharedScale(before.data, after.data);
@@ -120,7 +121,7 @@ export function createUpdateView(root, { onApply, labels }) {
   return {
     /** @param {import('../state.js').State} s */
     update(s) {
-      apply.disabled = !s.forward || !!s.busy.update;
+      apply.disabled = !s.forward || !!s.busy.update || !!s.busy.params;
       apply.textContent = s.busy.update ? 'Applying…' : 'Apply update';
       const u = s.update;
       if (u === last) return;
