@@ -39,8 +39,8 @@ def numpy_runners(dtype: str, batch: int, rng: np.random.Generator):
 
     def train_step() -> None:
         _, dlogits = softmax_cross_entropy(model.forward(x, train=True), y)
-        model.backward(dlogits, input_grad=False)
-        opt.step(model, record=False)
+        model.backward_params(dlogits)
+        opt.step(model)
 
     return model, x, y, visualize, train_step
 

@@ -3,8 +3,9 @@
     from cnn import build_model, lenet5, softmax_cross_entropy, SGD
     model = build_model(lenet5(), rng=np.random.default_rng(0))
     loss, dlogits = softmax_cross_entropy(model.forward(x), labels)
-    model.backward(dlogits)            # model.trace: per layer input, output, δ, ∂E/∂input, parameter gradients
-    updates = SGD(lr=0.01).step(model)  # per parameter: before, Δ, after
+    dx = model.backward(dlogits)                 # ∂E/∂input; model.trace: per layer input, output, δ, grad_input, …
+    updates = SGD(lr=0.01).step_recorded(model)  # per parameter: before, Δ, after (training: model.backward_params,
+                                                 # then SGD.step, in place, nothing returned)
 """
 
 from cnn.architectures import SPECS, lenet5, vgg16

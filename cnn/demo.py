@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         what = "δ      " if entry.kind in ("Conv2D", "Dense") else "∂E/∂out"
         write(f"  {entry.index:>2} {entry.name:<9} {what}{_stats(entry.delta)}  {grads}\n")
 
-    updates = SGD(lr=args.lr).step(model)
+    updates = SGD(lr=args.lr).step_recorded(model)
     biggest = max(updates, key=lambda k: float(np.abs(updates[k].delta).max()))
     write(f"\nOne SGD step, w ← w − {args.lr:g}·∂E/∂w: the largest change is in {biggest} "
           f"(max |Δ| {np.abs(updates[biggest].delta).max():.2e}).\n")

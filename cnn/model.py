@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,6 +30,7 @@ class Sequential:
 
     `forward` and `backward` run whole passes; `forward_steps` and `backward_steps` yield after every layer, so a
     pass can be walked through one layer at a time. Either way `trace` holds, per layer, what the passes computed.
+    `backward_params` is training's backward: the same gradients and trace, without ∂E/∂input.
     """
 
     def __init__(self, layers: Sequence[Layer], input_shape: Shape, names: Sequence[str] | None = None) -> None:
@@ -73,50 +73,78 @@ class Sequential:
 
     # Forward
 
-    def forward_steps(self, x: Array, train: bool = False) -> Iterator[LayerTrace]:
-        """Run forward one layer at a time, yielding each layer's trace as soon as its output exists."""
+    def forward(self, x: Array, train: bool = False) -> Array:
+        """x (N, *input_shape) -> out (N, *output_shape); records the trace."""
         x = self._check_input(x)
         self.trace = self._empty_trace()
         for layer, entry in zip(self.layers, self.trace, strict=True):
-            layer.training = train
-            out = layer.forward(x)
-            entry.input, entry.output, entry.extras = x, out, layer.extras()
-            yield entry
-            x = out
+            x = self._forward_layer(layer, entry, x, train)
+        return x
 
-    def forward(self, x: Array, train: bool = False) -> Array:
-        """x (N, *input_shape) -> out (N, *output_shape); records the trace."""
-        deque(self.forward_steps(x, train), maxlen=0)  # run the generator to its end
-        return self.trace[-1].output if self.trace else x  # type: ignore[return-value]
+    def forward_steps(self, x: Array, train: bool = False) -> Iterator[LayerTrace]:
+        """x (N, *input_shape) -> the trace, one layer at a time: each layer's entry as soon as its output exists."""
+        x = self._check_input(x)
+        self.trace = self._empty_trace()
+        for layer, entry in zip(self.layers, self.trace, strict=True):
+            x = self._forward_layer(layer, entry, x, train)
+            yield entry
+
+    @staticmethod
+    def _forward_layer(layer: Layer, entry: LayerTrace, x: Array, train: bool) -> Array:
+        layer.training = train
+        out = layer.forward(x)
+        entry.input, entry.output, entry.extras = x, out, layer.extras()
+        return out
 
     # Backward
 
-    def backward_steps(self, dloss: Array, input_grad: bool = True) -> Iterator[LayerTrace]:
-        """Run backward from the loss towards the input, yielding each layer's trace once its gradients exist.
+    def backward(self, dloss: Array) -> Array:
+        """dloss ∂E/∂output (N, *output_shape) -> dx ∂E/∂input (N, *input_shape), the saliency map; fills every
+        layer's grads and the trace."""
+        dout = self._start_backward(dloss)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dout = self._backward_layer(i, dout)
+        return dout
 
-        dloss is ∂E/∂(model output). With input_grad=False the first layer skips ∂E/∂input (training needs only
-        the parameter gradients); the visualizer keeps it, as the saliency map.
-        """
+    def backward_steps(self, dloss: Array) -> Iterator[LayerTrace]:
+        """dloss ∂E/∂output (N, *output_shape) -> the trace, from the last layer to the first: each layer's entry
+        as soon as its gradients exist. The first layer's grad_input is ∂E/∂input, as backward returns it."""
+        dout = self._start_backward(dloss)
+        for i in range(len(self.layers) - 1, -1, -1):
+            dout = self._backward_layer(i, dout)
+            yield self.trace[i]
+
+    def backward_params(self, dloss: Array) -> None:
+        """dloss ∂E/∂output (N, *output_shape) -> None; fills every layer's grads and the trace, as backward does,
+        except ∂E/∂input: training's path. The first layer runs Layer.backward_params (for Conv2D no col2im) and
+        its trace entry keeps grad_input None."""
+        dout = self._start_backward(dloss)
+        for i in range(len(self.layers) - 1, 0, -1):
+            dout = self._backward_layer(i, dout)
+        first, entry = self.layers[0], self.trace[0]
+        first.backward_params(dout)
+        self._record_backward(first, entry, dout, None)
+
+    def _start_backward(self, dloss: Array) -> Array:
+        """Check that a forward pass exists and that dloss has its output's shape; dloss in the model's dtype."""
         if not self.trace or self.trace[-1].output is None:
             raise RuntimeError("run forward before backward: there is nothing to propagate back through")
         expected = self.trace[-1].output.shape
         if dloss.shape != expected:
             raise ShapeError(f"the gradient of the loss must have the output's shape {expected}, got {dloss.shape}")
-        dout = dloss.astype(self.dtype, copy=False)
-        for i in range(len(self.layers) - 1, -1, -1):
-            layer, entry = self.layers[i], self.trace[i]
-            din = layer.backward(dout, input_grad=input_grad or i > 0)
-            entry.delta, entry.grad_input = dout, din
-            entry.param_grads = dict(layer.grads)
-            entry.extras = layer.extras()
-            yield entry
-            if din is not None:
-                dout = din
+        return dloss.astype(self.dtype, copy=False)
 
-    def backward(self, dloss: Array, input_grad: bool = True) -> Array | None:
-        """∂E/∂output -> ∂E/∂input (None with input_grad=False); fills every layer's grads and the trace."""
-        deque(self.backward_steps(dloss, input_grad), maxlen=0)
-        return self.trace[0].grad_input if self.trace else dloss
+    def _backward_layer(self, i: int, dout: Array) -> Array:
+        layer = self.layers[i]
+        dx = layer.backward(dout)
+        self._record_backward(layer, self.trace[i], dout, dx)
+        return dx
+
+    @staticmethod
+    def _record_backward(layer: Layer, entry: LayerTrace, dout: Array, dx: Array | None) -> None:
+        entry.delta, entry.grad_input = dout, dx
+        entry.param_grads = dict(layer.grads)
+        entry.extras = layer.extras()
 
     # Parameters
 

@@ -51,21 +51,22 @@ class SGD:
         self.velocity[name] = v
         return v
 
-    def step(self, model: Sequential, record: bool = True) -> dict[str, ParamUpdate]:
-        """Apply one update to every parameter of `model` from its last backward pass.
+    def step(self, model: Sequential) -> None:
+        """w ← w − lr·v for every parameter of `model`, in place, from its last backward pass: training's step.
 
-        With record=True (the visualizer) the step is all or nothing: if any new value would be NaN or infinite,
-        nothing changes and DivergenceError says so. It returns, per parameter ("conv1.W", …), before, Δ and after.
-        With record=False (training) it updates in place and returns {}.
+        Nothing is checked for NaN or infinity: training watches its loss instead.
         """
-        params, grads = model.named_params(), model.named_grads()
-        missing = [n for n in params if n not in grads]
-        if missing:
-            raise RuntimeError(f"no gradient for {', '.join(missing)}: run backward before step")
-        if not record:
-            for name, w in params.items():
-                w -= self.lr * self._direction(name, w, grads[name])
-            return {}
+        params, grads = self._params_and_grads(model)
+        for name, w in params.items():
+            w -= self.lr * self._direction(name, w, grads[name])
+
+    def step_recorded(self, model: Sequential) -> dict[str, ParamUpdate]:
+        """w ← w − lr·v as `step` does, all or nothing -> {"conv1.W": ParamUpdate(before, Δ, after), …}.
+
+        The visualizer's step. If any new value would be NaN or infinite, nothing changes (neither the weights nor
+        the velocity) and DivergenceError says so.
+        """
+        params, grads = self._params_and_grads(model)
         saved_velocity = {k: v.copy() for k, v in self.velocity.items()}
         proposed = {name: w - self.lr * self._direction(name, w, grads[name]) for name, w in params.items()}
         bad = [name for name, new in proposed.items() if not np.all(np.isfinite(new))]
@@ -81,3 +82,11 @@ class SGD:
             w[...] = proposed[name]
             updates[name] = ParamUpdate(before=before, delta=w - before, after=w.copy())
         return updates
+
+    @staticmethod
+    def _params_and_grads(model: Sequential) -> tuple[dict[str, Array], dict[str, Array]]:
+        params, grads = model.named_params(), model.named_grads()
+        missing = [n for n in params if n not in grads]
+        if missing:
+            raise RuntimeError(f"no gradient for {', '.join(missing)}: run backward before step")
+        return params, grads

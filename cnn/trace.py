@@ -14,7 +14,8 @@ class LayerTrace:
 
     `delta` is ∂E/∂(this layer's output). For Conv2D and Dense, whose output is the weighted input net, that is the
     seeds' sensitivity map δ = ∂E/∂net; for an activation layer it is ∂E/∂out of the layer before, and its
-    `grad_input` is that layer's δ. `grad_input` of the first layer is ∂E/∂input, the saliency map.
+    `grad_input` is that layer's δ. `grad_input` of the first layer is ∂E/∂input, the saliency map (None after
+    `Sequential.backward_params`, training's pass, which does not compute it).
     """
 
     index: int

@@ -177,8 +177,8 @@ def _epoch(
                     f"training diverged in epoch {epoch} (loss {loss}) at learning rate {opt.lr:g}; "
                     f"try a smaller --lr than {config.lr:g}"
                 )
-            model.backward(dlogits, input_grad=False)
-            opt.step(model, record=False)
+            model.backward_params(dlogits)  # no ∂E/∂input: nobody reads it in training
+            opt.step(model)
             loss_sum += loss * B
             correct += int((logits.argmax(axis=1) == y).sum())
             seen += B

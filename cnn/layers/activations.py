@@ -17,8 +17,9 @@ class ReLU(Layer):
         self.cache = {"x": x}
         return np.maximum(x, 0)
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        return dout * (self.cache["x"] > 0) if input_grad else None
+    def backward(self, dout: Array) -> Array:
+        """dout (N, *shape) -> dx (N, *shape) = dout ⊙ [net > 0]."""
+        return dout * (self.cache["x"] > 0)
 
 
 class Sigmoid(Layer):
@@ -32,9 +33,10 @@ class Sigmoid(Layer):
         self.cache = {"out": out}
         return out
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+    def backward(self, dout: Array) -> Array:
+        """dout (N, *shape) -> dx (N, *shape) = dout ⊙ out ⊙ (1 − out)."""
         out = self.cache["out"]
-        return dout * out * (1.0 - out) if input_grad else None
+        return dout * out * (1.0 - out)
 
 
 class Tanh(Layer):
@@ -47,8 +49,9 @@ class Tanh(Layer):
         self.cache = {"out": out}
         return out
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        return dout * (1.0 - self.cache["out"] ** 2) if input_grad else None
+    def backward(self, dout: Array) -> Array:
+        """dout (N, *shape) -> dx (N, *shape) = dout ⊙ (1 − out²)."""
+        return dout * (1.0 - self.cache["out"] ** 2)
 
 
 class Identity(Layer):
@@ -59,5 +62,6 @@ class Identity(Layer):
     def forward(self, x: Array) -> Array:
         return x
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        return dout if input_grad else None
+    def backward(self, dout: Array) -> Array:
+        """dout (N, *shape) -> dx = dout."""
+        return dout

@@ -1,7 +1,8 @@
 """The Layer contract every layer follows.
 
 `forward(x)` keeps in `self.cache` exactly what `backward` needs; `backward(dout)` takes ∂L/∂out, fills
-`self.grads` (same keys as `self.params`) and returns ∂L/∂x. Shapes can be worked out without any weights through
+`self.grads` (same keys as `self.params`) and always returns ∂L/∂x. `backward_params(dout)` fills `self.grads` only:
+training's path for the first layer, whose ∂L/∂x nobody reads. Shapes can be worked out without any weights through
 `shape_rule`, so a summary of a large network (VGG16) allocates nothing.
 """
 
@@ -33,12 +34,19 @@ class Layer(ABC):
 
     @abstractmethod
     def forward(self, x: Array) -> Array:
-        """x -> out; keeps in self.cache what backward needs."""
+        """x (N, *in_shape) -> out (N, *out_shape); keeps in self.cache what backward needs."""
 
     @abstractmethod
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        """∂L/∂out -> ∂L/∂x; with input_grad=False only the parameter gradients (nobody needs ∂L/∂x of the input
-        during training, and for a conv layer it is the most expensive part of backward)."""
+    def backward(self, dout: Array) -> Array:
+        """dout ∂L/∂out (N, *out_shape) -> dx ∂L/∂x (N, *in_shape); fills self.grads (same keys as self.params)."""
+
+    def backward_params(self, dout: Array) -> None:
+        """dout ∂L/∂out (N, *out_shape) -> None; fills self.grads only, as backward does.
+
+        Training's path for the first layer, whose ∂L/∂x nobody reads. This default runs backward and drops dx; a
+        layer where skipping dx saves real work (Conv2D's col2im, Dense's matrix product) overrides it.
+        """
+        self.backward(dout)
 
     def config(self) -> dict[str, Any]:
         """The constructor arguments as JSON-able data (the layer's entry in a spec, without `type`)."""

@@ -60,20 +60,29 @@ class Conv2D(Layer):
         self.cache = {"x_shape": x.shape, "cols": cols}
         return out.reshape(F, N, OH, OW).transpose(1, 0, 2, 3)  # (N, F, OH, OW)
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+    def backward(self, dout: Array) -> Array:
+        """dout (N, F, OH, OW) -> dx (N, C, H, W); grads W (F, C, KH, KW), b (F,)."""
         W = self.params["W"]
         F, _, KH, KW = W.shape
-        cols = self.cache["cols"]
-        delta = dout.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N·OH·OW)
-        # ∂E/∂W = input ⋆ δ (seed 000 bp_gradient), ∂E/∂b = Σ δ.
-        self.grads["W"] = (delta @ cols.T).reshape(W.shape)  # (F, C·KH·KW)
-        self.grads["b"] = delta.sum(axis=1)
-        if not input_grad:
-            return None
+        delta = self._param_grads(dout)  # (F, N·OH·OW)
         # ∂E/∂x: δ spread back through the windows it came from. This is the seed's "expand δ for the stride,
         # pad it, convolve with the kernel rotated 180°" (see cnn.reference), done as im2col's adjoint.
         dcols = W.reshape(F, -1).T @ delta  # (C·KH·KW, N·OH·OW)
         return col2im(dcols, self.cache["x_shape"], KH, KW, self.stride, self.padding)
+
+    def backward_params(self, dout: Array) -> None:
+        """dout (N, F, OH, OW) -> None; grads W (F, C, KH, KW), b (F,), without dx: no Wᵀδ product, no col2im."""
+        self._param_grads(dout)
+
+    def _param_grads(self, dout: Array) -> Array:
+        """dout (N, F, OH, OW) -> delta (F, N·OH·OW), the layout both products take; fills self.grads."""
+        W = self.params["W"]
+        F = W.shape[0]
+        delta = dout.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N·OH·OW)
+        # ∂E/∂W = input ⋆ δ (seed 000 bp_gradient), ∂E/∂b = Σ δ.
+        self.grads["W"] = (delta @ self.cache["cols"].T).reshape(W.shape)  # (F, C·KH·KW)
+        self.grads["b"] = delta.sum(axis=1)
+        return delta
 
     def config(self) -> dict[str, Any]:
         KH, KW = self.kernel_size

@@ -39,14 +39,22 @@ class Dense(Layer):
         self.cache = {"x": x}
         return x @ self.params["W"].T + self.params["b"]  # (N, K)
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
+    def backward(self, dout: Array) -> Array:
+        """dout (N, K) -> dx (N, D); grads W (K, D), b (K,)."""
+        self._param_grads(dout)
+        return dout @ self.params["W"]  # (N, K) @ (K, D): Wᵀδ per example
+
+    def backward_params(self, dout: Array) -> None:
+        """dout (N, K) -> None; grads W (K, D), b (K,), without dx (no Wᵀδ product)."""
+        self._param_grads(dout)
+
+    def _param_grads(self, dout: Array) -> None:
         x = self.cache["x"]
         if x.shape[0] == 1:  # one example: ∂E/∂W = δ·xᵀ exactly, and a broadcast product is 2-3× faster than gemm
             self.grads["W"] = dout.T * x  # (K, 1) * (1, D)
         else:
             self.grads["W"] = dout.T @ x  # (K, N) @ (N, D): Σ over the batch of δ·xᵀ
         self.grads["b"] = dout.sum(axis=0)
-        return dout @ self.params["W"] if input_grad else None  # (N, D): Wᵀδ per example
 
     def config(self) -> dict[str, Any]:
         return {"in_features": self.in_features, "out_features": self.out_features}
@@ -81,8 +89,9 @@ class Flatten(Layer):
         self.cache = {"x_shape": x.shape}
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        return dout.reshape(self.cache["x_shape"]) if input_grad else None
+    def backward(self, dout: Array) -> Array:
+        """dout (N, C·H·W) -> dx (N, C, H, W)."""
+        return dout.reshape(self.cache["x_shape"])
 
     @classmethod
     def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
@@ -110,9 +119,8 @@ class Dropout(Layer):
         self.cache = {"mask": mask}
         return x * mask
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        if not input_grad:
-            return None
+    def backward(self, dout: Array) -> Array:
+        """dout (N, *shape) -> dx (N, *shape): the kept units' errors, scaled as in forward."""
         mask = self.cache["mask"]
         return dout if mask is None else dout * mask
 

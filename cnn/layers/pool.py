@@ -81,9 +81,9 @@ class MaxPool2D(_Pool2D):
             self._layout_shape, self._layout = x_shape, (corners, steps)
         return self._layout
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        if not input_grad:
-            return None
+    def backward(self, dout: Array) -> Array:
+        """dout (N, C, OH, OW) -> dx (N, C, H, W): each error to its window's winner (added up where a cell wins
+        several overlapping windows), zeros elsewhere."""
         argmax, x_shape = self.cache["argmax"], self.cache["x_shape"]
         # Where each winner sits in x, as a flat index: the error goes there in one scatter. Worked out here, not in
         # forward, so forward-only passes (live prediction, evaluation) do not pay for it.
@@ -131,9 +131,8 @@ class AvgPool2D(_Pool2D):
         self.cache = {"x_shape": x.shape}
         return self._windows(x).mean(axis=-1)
 
-    def backward(self, dout: Array, input_grad: bool = True) -> Array | None:
-        if not input_grad:
-            return None
+    def backward(self, dout: Array) -> Array:
+        """dout (N, C, OH, OW) -> dx (N, C, H, W): each error shared equally by its window's K·K cells."""
         N, C, H, W = self.cache["x_shape"]
         K = self.size
         share = dout / (K * K)

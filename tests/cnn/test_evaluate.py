@@ -39,8 +39,8 @@ def half_trained(mnist_dir: Path) -> Sequential:
     for i in range(20):
         batch = slice(64 * i, 64 * (i + 1))
         _, dlogits = softmax_cross_entropy(model.forward(x[batch], train=True), labels[batch])
-        model.backward(dlogits, input_grad=False)
-        opt.step(model, record=False)
+        model.backward_params(dlogits)
+        opt.step(model)
     return model
 
 

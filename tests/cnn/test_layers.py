@@ -179,11 +179,11 @@ def test_dropout_refuses_a_probability_outside_0_1(p):
 class ConvWithoutRotation(Conv2D):
     """The classic bug: ∂E/∂x convolves δ with the kernel as it is, not rotated by 180°."""
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout):
         W = self.params["W"]
         self.params["W"] = np.ascontiguousarray(W[:, :, ::-1, ::-1])
         try:
-            return super().backward(dout, input_grad)
+            return super().backward(dout)
         finally:
             self.params["W"] = W
 
@@ -191,8 +191,8 @@ class ConvWithoutRotation(Conv2D):
 class DenseWithoutTranspose(Dense):
     """∂E/∂x computed with W where Wᵀ belongs (only shape-compatible for a square layer)."""
 
-    def backward(self, dout, input_grad=True):
-        super().backward(dout, input_grad=False)
+    def backward(self, dout):
+        self.backward_params(dout)
         return dout @ self.params["W"].T
 
 
@@ -292,7 +292,7 @@ def test_one_maxpool_layer_routes_correctly_when_the_input_shape_changes_between
         assert_array_equal(pool.routing(), fresh.routing())
 
 
-# dtype, input_grad=False, construction
+# dtype, backward_params, construction
 
 
 def _float32_layers():
@@ -334,26 +334,40 @@ def test_float32_dropout_keeps_float32_in_training():
 
 @pytest.mark.parametrize("make", [lambda rng: (Conv2D(2, 3, 3, stride=2, padding=1, rng=rng), (2, 2, 5, 5)),
                                   lambda rng: (Dense(5, 3, rng=rng), (2, 5))], ids=["Conv2D", "Dense"])
-def test_input_grad_false_returns_none_and_still_fills_the_same_grads(make):
+def test_backward_params_fills_the_same_grads_as_backward_and_returns_nothing(make):
     rng = np.random.default_rng(0)
     layer, shape = make(rng)
     x = rng.standard_normal(shape)
     out = layer.forward(x)
     dout = rng.standard_normal(out.shape)
-    assert layer.backward(dout, input_grad=True) is not None
+    assert layer.backward(dout).shape == x.shape
     full = {k: v.copy() for k, v in layer.grads.items()}
     layer.grads = {}
-    assert layer.backward(dout, input_grad=False) is None
+    assert layer.backward_params(dout) is None
     assert set(layer.grads) == {"W", "b"}
     for k in full:
         assert_array_equal(layer.grads[k], full[k])
 
 
+def test_conv_backward_params_skips_col2im(monkeypatch):
+    """The point of Conv2D's own backward_params: ∂L/∂x, the costly half of its backward, is not computed."""
+    rng = np.random.default_rng(0)
+    conv = Conv2D(2, 3, 3, padding=1, rng=rng)
+    conv.forward(rng.standard_normal((2, 2, 5, 5)))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("backward_params must not fold δ back into ∂L/∂x")
+
+    monkeypatch.setattr("cnn.layers.conv.col2im", refuse)
+    conv.backward_params(rng.standard_normal((2, 3, 5, 5)))
+    assert set(conv.grads) == {"W", "b"}
+
+
 @pytest.mark.parametrize("layer", [MaxPool2D(2), AvgPool2D(2), Flatten(), ReLU(), Sigmoid(), Tanh(), Identity()],
                          ids=lambda layer: type(layer).__name__)
-def test_input_grad_false_on_a_parameterless_layer_returns_none(layer):
+def test_backward_params_on_a_parameterless_layer_returns_nothing_and_fills_no_grads(layer):
     out = layer.forward(np.ones((1, 1, 4, 4)))
-    assert layer.backward(np.ones_like(out), input_grad=False) is None
+    assert layer.backward_params(np.ones_like(out)) is None
     assert layer.grads == {}
 
 

@@ -135,7 +135,7 @@ def test_plain_step_is_w_minus_lr_g_exactly():
     run_backward(model)
     before = {k: v.copy() for k, v in model.named_params().items()}
     grads = {k: v.copy() for k, v in model.named_grads().items()}
-    updates = SGD(lr=0.05).step(model)
+    updates = SGD(lr=0.05).step_recorded(model)
     for name, w in model.named_params().items():
         assert_array_equal(w, before[name] - 0.05 * grads[name])
         assert_array_equal(updates[name].before, before[name])
@@ -143,7 +143,7 @@ def test_plain_step_is_w_minus_lr_g_exactly():
         assert_array_equal(updates[name].delta, w - before[name])
 
 
-def _momentum_run(record: bool) -> tuple[np.ndarray, list]:
+def _momentum_run(method: str) -> tuple[np.ndarray, list]:
     model = Sequential([Dense(2, 1, rng=np.random.default_rng(0))], input_shape=(2,))
     dense = model.layers[0]
     dense.params["W"][...] = [[1.0, -2.0]]
@@ -151,19 +151,19 @@ def _momentum_run(record: bool) -> tuple[np.ndarray, list]:
     results = []
     for g in ([0.5, -1.0], [0.2, 0.4], [-0.3, 0.1]):
         dense.grads = {"W": np.array([g]), "b": np.zeros(1)}
-        opt.step(model, record=record)
+        getattr(opt, method)(model)
         results.append(dense.params["W"][0].copy())
     return dense.params["b"], results
 
 
-@pytest.mark.parametrize("record", [True, False])
-def test_momentum_and_weight_decay_over_three_steps(record):
+@pytest.mark.parametrize("method", ["step", "step_recorded"])
+def test_momentum_and_weight_decay_over_three_steps(method):
     # v ← μv + (g + λw), w ← w − lr·v with lr 0.1, μ 0.9, λ 0.01, worked by hand:
     # step 1: v = (0.51, −1.02)                   w = (0.949, −1.898)
     # step 2: v = 0.9·v + (0.20949, 0.38102)      w = (0.882151, −1.844302)
     # step 3: v = 0.9·v + (−0.29117849, 0.08155698) = (0.31046251, −0.40172502)
     #                                             w = (0.851104749, −1.804129498)
-    b, steps = _momentum_run(record)
+    b, steps = _momentum_run(method)
     assert_allclose(steps[0], [0.949, -1.898], rtol=0, atol=1e-12)
     assert_allclose(steps[1], [0.882151, -1.844302], rtol=0, atol=1e-12)
     assert_allclose(steps[2], [0.851104749, -1.804129498], rtol=0, atol=1e-12)
@@ -184,7 +184,7 @@ def test_a_diverging_step_changes_nothing_and_says_to_lower_the_learning_rate(ca
     opt = SGD(lr=lr, momentum=0.5)
     if case == "huge-lr":
         _finite_grads_then(model, 1e-300)  # a harmless first step, to create a velocity
-    opt.step(model)
+    opt.step_recorded(model)
     params = {k: v.copy() for k, v in model.named_params().items()}
     velocity = {k: v.copy() for k, v in opt.velocity.items()}
     assert set(velocity) == {"dense1.W", "dense1.b"}
@@ -195,7 +195,7 @@ def test_a_diverging_step_changes_nothing_and_says_to_lower_the_learning_rate(ca
     else:
         model.layers[1].grads["W"][0, 0] = np.inf if case == "inf-grad" else np.nan
     with np.errstate(over="ignore"), pytest.raises(DivergenceError) as info:
-        opt.step(model)
+        opt.step_recorded(model)
     message = str(info.value)
     assert "dense1.W" in message
     assert f"learning rate {lr:g}" in message
@@ -225,19 +225,36 @@ def test_invalid_hyperparameters_are_refused(kwargs, message):
         SGD(**kwargs)
 
 
-def test_step_before_backward_is_refused():
+@pytest.mark.parametrize("method", ["step", "step_recorded"])
+def test_step_before_backward_is_refused(method):
     model = tiny_model()
     model.forward(np.ones((1, 1, 2, 2)))
     with pytest.raises(RuntimeError, match="no gradient for dense1.W, dense1.b: run backward before step"):
-        SGD(lr=0.1).step(model)
+        getattr(SGD(lr=0.1), method)(model)
 
 
-def test_record_false_updates_in_place_and_returns_nothing():
+def test_step_updates_in_place_and_returns_nothing():
     model = tiny_model()
     run_backward(model)
     W = model.named_params()["dense1.W"]
     before = W.copy()
     grad = model.named_grads()["dense1.W"].copy()
-    assert SGD(lr=0.5).step(model, record=False) == {}
+    assert SGD(lr=0.5).step(model) is None
     assert model.named_params()["dense1.W"] is W  # the same array, changed in place
     assert_array_equal(W, before - 0.5 * grad)
+
+
+def test_step_and_step_recorded_give_identical_weights_and_velocities():
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((4, 1, 2, 2)), [0, 2, 1, 2]
+    models = {"step": tiny_model(np.random.default_rng(1)), "step_recorded": tiny_model(np.random.default_rng(1))}
+    opts = {name: SGD(lr=0.3, momentum=0.9, weight_decay=1e-2) for name in models}
+    for _ in range(5):
+        for name, model in models.items():
+            _, dloss = softmax_cross_entropy(model.forward(x), labels)
+            model.backward_params(dloss)
+            getattr(opts[name], name)(model)
+    plain, recorded = (m.named_params() for m in models.values())
+    for name in plain:
+        assert_array_equal(plain[name], recorded[name])
+        assert_array_equal(opts["step"].velocity[name], opts["step_recorded"].velocity[name])

@@ -236,20 +236,69 @@ def test_sequential_refuses_layers_that_do_not_fit_and_duplicate_names():
         Sequential([ReLU(), ReLU()], input_shape=(3,), names=["a", "a"])
 
 
-def test_backward_without_input_grad_skips_only_the_saliency():
+# Whole passes and stepped passes agree; training's backward
+
+
+def test_forward_returns_the_output_that_forward_steps_leaves_in_the_trace():
     rng = np.random.default_rng(0)
     model = small_net(rng)
     x = rng.standard_normal((2, 2, 6, 6))
-    model.forward(x)
+    out = model.forward(x)
+    assert out is model.trace[-1].output
+    whole = [(e.input, e.output) for e in model.trace]
+    for (x_in, x_out), entry in zip(whole, model.forward_steps(x), strict=True):
+        assert_array_equal(entry.input, x_in)
+        assert_array_equal(entry.output, x_out)
+
+
+def test_backward_returns_dx_and_backward_steps_leaves_the_same_trace():
+    rng = np.random.default_rng(0)
+    model = small_net(rng)
+    x = rng.standard_normal((2, 2, 6, 6))
     dloss = rng.standard_normal((2, 3))
+    model.forward(x)
+    dx = model.backward(dloss)
+    assert dx.shape == x.shape and dx is model.trace[0].grad_input
+    whole = [(e.delta, e.grad_input, dict(e.param_grads)) for e in model.trace]
+    model.forward(x)
+    stepped = list(model.backward_steps(dloss))[::-1]
+    for (delta, grad_input, grads), entry in zip(whole, stepped, strict=True):
+        assert_array_equal(entry.delta, delta)
+        assert_array_equal(entry.grad_input, grad_input)
+        assert entry.param_grads.keys() == grads.keys()
+        for k in grads:
+            assert_array_equal(entry.param_grads[k], grads[k])
+
+
+@pytest.mark.parametrize("make", [small_net, lenet_like], ids=["small_net", "lenet_like"])
+def test_backward_params_gives_backwards_gradients_and_leaves_the_first_grad_input_none(make):
+    rng = np.random.default_rng(0)
+    model = make(rng)
+    x = rng.standard_normal((2, *model.input_shape))
+    dloss = rng.standard_normal((2, *model.output_shape))
+    model.forward(x)
     model.backward(dloss)
     full = {k: v.copy() for k, v in model.named_grads().items()}
-    model.forward(x)
-    assert model.backward(dloss, input_grad=False) is None
+    full_trace = [(e.delta, e.grad_input) for e in model.trace]
+
+    model.backward_params(dloss)  # after a full backward: the old saliency map must not linger in the trace
     assert model.trace[0].grad_input is None
-    assert model.trace[1].grad_input is not None
+    assert model.trace[0].delta is not None and model.trace[0].param_grads
+    for entry, (delta, grad_input) in zip(model.trace[1:], full_trace[1:], strict=True):
+        assert_array_equal(entry.delta, delta)
+        assert_array_equal(entry.grad_input, grad_input)
+    assert model.named_grads().keys() == full.keys()
     for name, value in model.named_grads().items():
         assert_array_equal(value, full[name])
+    for entry, layer in zip(model.trace, model.layers, strict=True):
+        assert entry.param_grads.keys() == layer.grads.keys()
+        assert all(entry.param_grads[k] is layer.grads[k] for k in layer.grads)  # the layers' own arrays
+
+
+def test_backward_params_is_refused_before_forward():
+    model = small_net(np.random.default_rng(0))
+    with pytest.raises(RuntimeError, match="run forward before backward: there is nothing to propagate back"):
+        model.backward_params(np.ones((1, 3)))
 
 
 # Whole-network gradient checks

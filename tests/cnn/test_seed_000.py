@@ -55,7 +55,7 @@ def test_one_update_gives_the_seeds_weights_and_biases(make_model):
     model = make_model()
     model.forward(seed.A[None])
     model.backward(seed.B[None])
-    updates = SGD(lr=seed.LEARNING_RATE).step(model)
+    updates = SGD(lr=seed.LEARNING_RATE).step_recorded(model)
 
     assert set(updates) == {"conv1.W", "conv1.b"}
     W, b = model.named_params()["conv1.W"], model.named_params()["conv1.b"]
@@ -69,7 +69,7 @@ def test_param_update_before_delta_after_are_consistent(make_model):
     model.forward(seed.A[None])
     model.backward(seed.B[None])
     grad_W = model.named_grads()["conv1.W"].copy()
-    updates = SGD(lr=seed.LEARNING_RATE).step(model)
+    updates = SGD(lr=seed.LEARNING_RATE).step_recorded(model)
 
     w = updates["conv1.W"]
     assert_array_equal(w.before, seed.W)
