@@ -9,8 +9,7 @@ $CNN_DATA_DIR, else a per-user cache) and are fetched once from a public mirror:
     images, labels = load_mnist("train")         uint8 (N, 28, 28), uint8 (N,)
     x = to_inputs(images)                        float32 (N, 1, 28, 28) in [0, 1]
 
-Reading the IDX format itself (header, gzip) is cnn/idx.py's; `read_idx` and `DataError` are importable from
-here too.
+Reading the IDX format itself (header, gzip) is cnn/idx.py's; `DataError` is importable from here too.
 """
 
 from __future__ import annotations
@@ -33,8 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cnn.errors import DataError
-from cnn.idx import _decode, _parse_idx, _read_raw
-from cnn.idx import read_idx as read_idx  # re-exported: `from cnn.data import read_idx` predates cnn/idx.py
+from cnn.idx import _decode, _read_raw, read_idx
 
 
 @dataclass(frozen=True)
@@ -104,19 +102,12 @@ def _verify_raw(raw: bytes, spec: MnistFile, source: str) -> None:
     """Accept the published .gz, or any file whose uncompressed content is the canonical one."""
     if hashlib.md5(raw).hexdigest() == spec.gz_md5:
         return
-    _verified(raw, spec, source)
-
-
-def _verified(raw: bytes, spec: MnistFile, source: str) -> bytes:
-    """The uncompressed content of `raw`, after checking its md5."""
-    data = _decode(raw, source)
-    actual = hashlib.md5(data).hexdigest()
+    actual = hashlib.md5(_decode(raw, source)).hexdigest()
     if actual != spec.md5:
         raise DataError(
             f"{source}: md5 of the uncompressed data is {actual}, expected {spec.md5} "
             f"for MNIST {spec.key} ({spec.filename}); the file is damaged or is a different file"
         )
-    return data
 
 
 def verify_file(path: str | Path, spec: MnistFile) -> None:
@@ -284,15 +275,19 @@ def _fetch(url: str, target: Path, spec: MnistFile, timeout: float, progress: bo
 
 def load_mnist(split: str = "train", data_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """images uint8 (N, 28, 28) and labels uint8 (N,) of split "train" (N = 60000) or "test" (N = 10000)."""
-    return _load_split(resolve_data_dir(data_dir), split, verify=False)
+    return _load_split(resolve_data_dir(data_dir), split)
 
 
-def _load_split(folder: Path, split: str, verify: bool) -> tuple[np.ndarray, np.ndarray]:
+def _load_split(folder: Path, split: str, verify: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """The split's images and labels from `folder`; with verify, each file's md5 is checked first (`check`)."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; valid splits: {', '.join(map(repr, SPLITS))}")
     specs = [MNIST_FILES[f"{split}-images"], MNIST_FILES[f"{split}-labels"]]
     paths = _find(folder, specs)
-    images, labels = (_read_spec(path, spec, verify) for path, spec in zip(paths, specs, strict=True))
+    if verify:
+        for path, spec in zip(paths, specs, strict=True):
+            verify_file(path, spec)
+    images, labels = (read_idx(path, spec.magic) for path, spec in zip(paths, specs, strict=True))
     if images.shape[1:] != (28, 28):
         raise DataError(f"{paths[0]}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
     if len(images) != len(labels):
@@ -304,12 +299,6 @@ def _load_split(folder: Path, split: str, verify: bool) -> tuple[np.ndarray, np.
         index = int(np.argmax(labels > 9))
         raise DataError(f"{paths[1]}: labels must be digits 0-9, found {labels[index]} at index {index}")
     return images, labels
-
-
-def _read_spec(path: Path, spec: MnistFile, verify: bool) -> np.ndarray:
-    raw = _read_raw(path)
-    data = _verified(raw, spec, str(path)) if verify else _decode(raw, str(path))
-    return _parse_idx(data, str(path), spec.magic)
 
 
 def to_inputs(images: np.ndarray, dtype: npt.DTypeLike = np.float32) -> np.ndarray:

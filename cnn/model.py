@@ -171,9 +171,6 @@ class Sequential:
                 raise ValueError(f"{name} has shape {value.shape}, the model expects {params[name].shape}")
             params[name][...] = value
 
-    def num_params(self) -> int:
-        return sum(int(v.size) for v in self.named_params().values())
-
     def spec(self) -> dict[str, Any]:
         """The architecture as plain JSON-able data; build_model(model.spec()) makes the same network."""
         return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from cnn.layers.base import Array
 
@@ -28,11 +27,6 @@ class LayerTrace:
     param_grads: dict[str, Array] = field(default_factory=dict)
     extras: dict[str, Array] = field(default_factory=dict)
 
-    @property
-    def phase(self) -> str:
-        """'forward' until backward has reached this layer, then 'backward'."""
-        return "backward" if self.delta is not None else "forward"
-
     def arrays(self) -> dict[str, Array]:
         """Every array this layer holds, flat: input, output, delta, grad_input, grad.W, extra.routing, …"""
         out: dict[str, Array] = {}
@@ -43,14 +37,3 @@ class LayerTrace:
         out.update({f"grad.{k}": v for k, v in self.param_grads.items()})
         out.update({f"extra.{k}": v for k, v in self.extras.items()})
         return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """Names, kind, shapes and the arrays themselves: plain data, easy to serialise."""
-        return {
-            "index": self.index,
-            "name": self.name,
-            "kind": self.kind,
-            "phase": self.phase,
-            "shapes": {k: list(v.shape) for k, v in self.arrays().items()},
-            "arrays": self.arrays(),
-        }

@@ -90,7 +90,7 @@ def test_forward_steps_yields_one_trace_per_layer_in_order_and_chains_them():
     first = next(steps)
     assert first.index == 0 and first.name == "conv1" and first.kind == "Conv2D"
     assert model.trace[1].output is None  # lazily: the next layer has not run yet
-    assert first.phase == "forward"
+    assert first.delta is None  # forward only
     rest = list(steps)
     entries = [first, *rest]
     assert [e.index for e in entries] == list(range(len(model)))
@@ -112,11 +112,11 @@ def test_backward_steps_yields_from_the_last_layer_to_the_first():
     model.forward(rng.standard_normal((2, 2, 6, 6)))
     steps = model.backward_steps(rng.standard_normal((2, 3)))
     last = next(steps)
-    assert last.index == len(model) - 1 and last.phase == "backward"
+    assert last.index == len(model) - 1 and last.delta is not None
     assert all(e.delta is None for e in model.trace[:-1])  # nothing below the top has run yet
     indices = [last.index] + [e.index for e in steps]
     assert indices == list(range(len(model) - 1, -1, -1))
-    assert all(e.phase == "backward" for e in model.trace)
+    assert all(e.delta is not None and e.grad_input is not None for e in model.trace)
 
 
 def test_trace_delta_and_grad_input_follow_the_sensitivity_map_relations():
@@ -166,30 +166,21 @@ def test_first_layers_grad_input_is_the_saliency_and_matches_finite_differences(
     assert relative_error(saliency, numerical) < 1e-7
 
 
-def test_trace_to_dict_is_plain_data():
+def test_trace_arrays_are_flat_and_named():
     rng = np.random.default_rng(0)
     model = small_net(rng)
     model.forward(rng.standard_normal((2, 2, 6, 6)))
-    forward_only = model.trace[0].to_dict()
-    assert forward_only["phase"] == "forward"
-    assert set(forward_only["arrays"]) == {"input", "output"}
+    assert set(model.trace[0].arrays()) == {"input", "output"}
 
     model.backward(np.ones((2, 3)))
-    d = model.trace[0].to_dict()
-    assert {k: d[k] for k in ("index", "name", "kind", "phase")} == {
-        "index": 0, "name": "conv1", "kind": "Conv2D", "phase": "backward"
+    arrays = model.trace[0].arrays()
+    assert {k: v.shape for k, v in arrays.items()} == {
+        "input": (2, 2, 6, 6), "output": (2, 3, 6, 6), "delta": (2, 3, 6, 6), "grad_input": (2, 2, 6, 6),
+        "grad.W": (3, 2, 3, 3), "grad.b": (3,),
     }
-    assert set(d["arrays"]) == {"input", "output", "delta", "grad_input", "grad.W", "grad.b"}
-    assert d["shapes"] == {
-        "input": [2, 2, 6, 6], "output": [2, 3, 6, 6], "delta": [2, 3, 6, 6], "grad_input": [2, 2, 6, 6],
-        "grad.W": [3, 2, 3, 3], "grad.b": [3],
-    }
-    assert all(type(v) is list and all(type(s) is int for s in v) for v in d["shapes"].values())
-    assert all(isinstance(v, np.ndarray) for v in d["arrays"].values())
-
-    pool = model.trace[2]
-    assert set(pool.arrays()) == {"input", "output", "delta", "grad_input", "extra.routing"}
-    assert pool.to_dict()["shapes"]["extra.routing"] == [2, 3, 3, 3, 2]
+    pool = model.trace[2].arrays()
+    assert set(pool) == {"input", "output", "delta", "grad_input", "extra.routing"}
+    assert pool["extra.routing"].shape == (2, 3, 3, 3, 2)
 
 
 def test_dropout_runs_only_when_training_and_shows_its_mask():

@@ -192,4 +192,4 @@ def test_summary_shapes_equal_the_shapes_a_forward_pass_produces(spec, N):
     model = build_model(spec, rng=np.random.default_rng(0))
     model.forward(np.random.default_rng(1).standard_normal((N, *spec["input_shape"])))
     assert [row.output_shape for row in rows] == [entry.output.shape[1:] for entry in model.trace]
-    assert rows.total_params == model.num_params()
+    assert rows.total_params == sum(w.size for w in model.named_params().values())

@@ -209,7 +209,7 @@ def test_lenet5_summary():
     assert rows.total_params == 61_706
     assert "61,706" in str(rows)
     model = build_model(lenet5(), rng=np.random.default_rng(0))
-    assert model.num_params() == 61_706
+    assert sum(w.size for w in model.named_params().values()) == 61_706
     assert model.shapes == [r.output_shape for r in rows]
 
 
