@@ -108,3 +108,24 @@ def test_read_idx_turns_a_corrupt_gzip_stream_into_a_data_error(tmp_path: Path, 
 def test_read_idx_reports_a_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=f"^cannot read {re.escape(str(tmp_path / 'nope'))}: No such file"):
         read_idx(tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("position", "starts", "found"),
+    [(0, "01 00 08 01", 16779265), (1, "00 01 08 01", 67585)],
+    ids=["first-byte", "second-byte"],
+)
+@pytest.mark.parametrize("magic", [None, 2049], ids=["any-magic", "labels-magic"])
+def test_read_idx_refuses_a_header_with_one_non_zero_leading_byte(
+    tmp_path: Path, position: int, starts: str, found: int, magic: int | None
+) -> None:
+    content = bytearray(idx(LABELS))  # a valid label file but for one byte of the magic's leading 00 00
+    content[position] = 0x01
+    path = tmp_path / "labels"
+    path.write_bytes(bytes(content))
+    expected = (
+        f"{path}: not an IDX file: it starts with bytes {starts} (magic {found}); "
+        "an IDX file starts 00 00 <type> <dims>, e.g. 2051 for MNIST images, 2049 for labels"
+    )
+    with pytest.raises(DataError, match=f"^{re.escape(expected)}$"):
+        read_idx(path, magic=magic)
