@@ -1,4 +1,4 @@
-"""Settings, all in one place, read from environment variables (documented in the README).
+"""Settings, all in one place: environment variables with the prefix CNN_, validated when the server starts.
 
     CNN_MODEL_PATH            model file to serve (.npz from cnn-train); default: the pretrained LeNet-5
     CNN_MAX_UPLOAD_BYTES      largest accepted image, in bytes (default 5 MiB)
@@ -6,53 +6,48 @@
     CNN_MAX_SESSIONS          sessions kept at once; the least recently used goes first (default 100)
     CNN_SESSION_IDLE_SECONDS  a session unused this long is dropped (default 1800)
     CNN_MAX_LEARNING_RATE     the largest learning rate a step accepts (default 10)
+    CNN_WARM_PASSES           sessions whose last pass is kept ready in memory, so backward and step reuse it
+                              instead of running forward again (default 64)
+
+A value that makes no sense (a negative limit, NaN, a word where a number belongs) stops the server at start-up with
+a message naming the variable, never later in the middle of a request.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cnn.pretrained import PRETRAINED_PATH
 
 
-def _int_env(name: str, default: int, minimum: int = 1) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CNN_", frozen=True, extra="ignore")
+
+    model_path: Path = Field(default=PRETRAINED_PATH, description="The model file to serve.")
+    max_upload_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest accepted image, in bytes.")
+    max_image_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest accepted width × height.")
+    max_sessions: int = Field(default=100, gt=0, description="Sessions kept at once.")
+    session_idle_seconds: int = Field(default=1800, gt=0, description="A session unused this long is dropped.")
+    max_learning_rate: float = Field(default=10.0, gt=0, allow_inf_nan=False,
+                                     description="The largest learning rate a step accepts.")
+    warm_passes: int = Field(default=64, ge=0, description="Sessions whose last pass is kept ready in memory.")
+    cookie_name: str = Field(default="cnn_session", min_length=1, description="The session cookie's name.")
+
+
+class SettingsError(SystemExit):
+    """Settings the server cannot start with; the message names each variable and what is wrong with it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and `overrides`), or SettingsError with one line per bad variable."""
     try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}")
-    return value
-
-
-@dataclass(frozen=True)
-class Settings:
-    model_path: Path = PRETRAINED_PATH
-    max_upload_bytes: int = 5 * 1024 * 1024
-    max_image_pixels: int = 4096 * 4096
-    max_sessions: int = 100
-    session_idle_seconds: int = 1800
-    max_learning_rate: float = 10.0
-    cookie_name: str = "cnn_session"
-
-    @classmethod
-    def from_env(cls) -> Settings:
-        d = cls()
-        raw_lr = os.environ.get("CNN_MAX_LEARNING_RATE", "")
-        try:
-            max_lr = float(raw_lr) if raw_lr else d.max_learning_rate
-        except ValueError:
-            raise ValueError(f"CNN_MAX_LEARNING_RATE must be a number, got {raw_lr!r}") from None
-        return cls(
-            model_path=Path(os.environ.get("CNN_MODEL_PATH") or d.model_path),
-            max_upload_bytes=_int_env("CNN_MAX_UPLOAD_BYTES", d.max_upload_bytes),
-            max_image_pixels=_int_env("CNN_MAX_IMAGE_PIXELS", d.max_image_pixels),
-            max_sessions=_int_env("CNN_MAX_SESSIONS", d.max_sessions),
-            session_idle_seconds=_int_env("CNN_SESSION_IDLE_SECONDS", d.session_idle_seconds),
-            max_learning_rate=max_lr,
-        )
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            name = "CNN_" + "_".join(str(p) for p in err["loc"]).upper()
+            lines.append(f"  {name}={err.get('input')!r}: {err['msg']}")
+        raise SettingsError("cannot start, the settings are not valid:\n" + "\n".join(lines)) from None

@@ -1,4 +1,4 @@
-"""Arrays on the wire, never as nested JSON lists.
+"""Arrays on the wire, never as nested JSON lists. app.schemas puts these forms in the API's types (WireArray).
 
 JSON (REST):  {"shape": [6, 28, 28], "dtype": "float32", "data": "<base64 of the little-endian bytes>"}
 Outer product: {"shape": [120, 400], "dtype": "float32", "outer": [u, v], "scale": s}  meaning s·u vᵀ, where u and v
@@ -11,15 +11,19 @@ Binary (WebSocket): one frame = 4-byte little-endian length of a JSON header, th
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 WIRE_FLOAT = np.dtype("<f4")  # float32 on the wire: 7 significant digits on screen; exact float64 in the .npz export
+WIRE_DTYPES: dict[str, np.dtype[Any]] = {"float32": np.dtype("<f4"), "uint8": np.dtype("|u1"), "int32": np.dtype("<i4")}
+_NAMES = {dt.str: name for name, dt in WIRE_DTYPES.items()}
+MAX_RANK = 4
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ class Outer:
         return self.scale * np.outer(self.u, self.v)
 
 
-def _wire(a: np.ndarray) -> np.ndarray:
+def wire_form(a: np.ndarray) -> np.ndarray:
     """The array as it travels: C order, little-endian, float32 or the smallest of uint8 / int32 that holds it.
 
     (np.asarray with order="C" keeps 0-d arrays 0-d; np.ascontiguousarray would make them 1-d.)
@@ -49,101 +53,80 @@ def _wire(a: np.ndarray) -> np.ndarray:
         hi = int(a.max()) if a.size else 0
         lo = int(a.min()) if a.size else 0
         if lo >= 0 and hi < 256:
-            return np.asarray(a, dtype=np.dtype("<u1"), order="C")
+            return np.asarray(a, dtype=WIRE_DTYPES["uint8"], order="C")
         if lo >= -(2**31) and hi < 2**31:
-            return np.asarray(a, dtype=np.dtype("<i4"), order="C")
+            return np.asarray(a, dtype=WIRE_DTYPES["int32"], order="C")
         raise ValueError(f"integers from {lo} to {hi} do not fit int32, the widest integer type on the wire")
     raise TypeError(f"cannot send arrays of {a.dtype}")
 
 
-def dtype_name(a: np.ndarray) -> str:
-    return {"<f4": "float32", "|u1": "uint8", "<i4": "int32"}[a.dtype.str]
+def owned(a: np.ndarray) -> np.ndarray:
+    """The array's wire form in memory of its own: a copy only where the wire form would still be `a`'s memory."""
+    w = wire_form(a)
+    return w.copy() if np.may_share_memory(w, a) else w
 
 
-def _encode(value: Any, leaf: Callable[[np.ndarray], Any]) -> Any:
-    """Walk dicts and lists, putting every numpy array through `leaf` (an Outer's two factors too)."""
-    if isinstance(value, np.ndarray):
-        return leaf(value)
-    if isinstance(value, Outer):
-        return {"shape": list(value.shape), "dtype": "float32", "outer": [leaf(value.u), leaf(value.v)],
-                "scale": value.scale}
-    if isinstance(value, dict):
-        return {k: _encode(v, leaf) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_encode(v, leaf) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _header(w: np.ndarray) -> dict[str, Any]:
+    return {"shape": list(w.shape), "dtype": _NAMES[w.dtype.str]}
 
 
-def _decode(
-    value: Any, is_array: Callable[[dict[str, Any]], bool], leaf: Callable[[dict[str, Any]], np.ndarray]
-) -> Any:
-    """The inverse walk: every dict that `is_array` recognises becomes `leaf(dict)`; outer products are multiplied."""
-    if isinstance(value, dict):
-        if "outer" in value:
-            u, v = (_decode(f, is_array, leaf) for f in value["outer"])
-            return (value["scale"] * np.outer(u, v)).astype(np.float32)
-        if is_array(value):
-            return leaf(value)
-        return {k: _decode(v, is_array, leaf) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decode(v, is_array, leaf) for v in value]
-    return value
+def to_json(a: np.ndarray) -> dict[str, Any]:
+    """An array's JSON form: {"shape", "dtype", "data": base64}."""
+    w = wire_form(a)
+    return {**_header(w), "data": base64.b64encode(w.data).decode("ascii")}
 
 
-def _from_bytes(raw: bytes | memoryview, entry: dict[str, Any]) -> np.ndarray:
-    return np.frombuffer(raw, dtype=np.dtype(entry["dtype"]).newbyteorder("<")).reshape(entry["shape"])
+def outer_to_json(o: Outer, leaf: Any = to_json) -> dict[str, Any]:
+    return {"shape": list(o.shape), "dtype": "float32", "outer": [leaf(o.u), leaf(o.v)], "scale": o.scale}
 
 
-def encode_json(value: Any) -> Any:
-    """Replace every numpy array (and Outer) inside dicts and lists by its base64 wire form."""
+def from_json(value: Any, max_size: int = 1 << 20) -> np.ndarray:
+    """{"shape", "dtype", "data": base64} -> a read-only array, each part checked, with a message saying what is off."""
+    if not isinstance(value, dict) or not {"shape", "dtype", "data"} <= value.keys():
+        raise ValueError('an array is {"shape": [...], "dtype": "float32" | "uint8" | "int32", "data": "<base64>"}')
+    shape, dtype, data = value["shape"], value["dtype"], value["data"]
+    if (not isinstance(shape, list) or len(shape) > MAX_RANK
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
+        raise ValueError(f"shape must be a list of at most {MAX_RANK} whole numbers ≥ 0, got {shape!r}")
+    if not isinstance(dtype, str) or dtype not in WIRE_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(WIRE_DTYPES)}, got {dtype!r}")
+    size = math.prod(shape)
+    if size > max_size:
+        raise ValueError(f"an array of shape {shape} has {size:,} values; at most {max_size:,} are accepted")
+    if not isinstance(data, str):
+        raise ValueError("data must be a base64 string")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("data is not valid base64") from None
+    expected = size * WIRE_DTYPES[dtype].itemsize
+    if len(raw) != expected:
+        raise ValueError(f"data holds {len(raw):,} bytes; shape {shape} of {dtype} needs {expected:,}")
+    return np.frombuffer(raw, dtype=WIRE_DTYPES[dtype]).reshape(shape)
 
-    def leaf(a: np.ndarray) -> dict[str, Any]:
-        w = _wire(a)
-        return {"shape": list(w.shape), "dtype": dtype_name(w), "data": base64.b64encode(w.tobytes()).decode("ascii")}
 
-    return _encode(value, leaf)
+class Frame:
+    """A binary WebSocket frame being built: `place` moves an array's bytes into the payload and returns its entry
+    for the header; `to_bytes` joins header and payload."""
 
+    def __init__(self) -> None:
+        self.chunks: list[bytes | np.ndarray] = []
+        self.offset = 0
 
-def decode_json(value: Any) -> Any:
-    """The inverse of encode_json (float32 precision): for tests and Python clients."""
-    return _decode(value, lambda d: {"data", "shape", "dtype"} <= d.keys(),
-                   lambda d: _from_bytes(base64.b64decode(d["data"]), d))
-
-
-def encode_frame(message: dict[str, Any]) -> bytes:
-    """A binary WebSocket frame: arrays move into the payload, the header keeps their place."""
-    chunks: list[bytes] = []
-    offset = 0
-
-    def place(a: np.ndarray) -> dict[str, Any]:
-        nonlocal offset
-        w = _wire(a)
-        raw = w.tobytes()
-        pad = (-offset) % 4  # keep float32 arrays 4-byte aligned for a zero-copy Float32Array in the browser
-        chunks.append(b"\0" * pad)
-        offset += pad
-        entry = {"shape": list(w.shape), "dtype": dtype_name(w), "offset": offset, "nbytes": len(raw)}
-        chunks.append(raw)
-        offset += len(raw)
+    def place(self, a: np.ndarray) -> dict[str, Any]:
+        w = wire_form(a)
+        pad = (-self.offset) % 4  # keep float32 arrays 4-byte aligned for a zero-copy Float32Array in the browser
+        if pad:
+            self.chunks.append(b"\0" * pad)
+            self.offset += pad
+        entry = {**_header(w), "offset": self.offset, "nbytes": w.nbytes}
+        self.chunks.append(w.reshape(-1).view(np.uint8))  # the bytes themselves, not a copy
+        self.offset += w.nbytes
         return entry
 
-    header = json.dumps(_encode(message, place), separators=(",", ":")).encode()
-    # Spaces (JSON whitespace) after the header make the payload start on a 4-byte boundary of the frame, so the
-    # browser can view float32 arrays in the received buffer without copying them.
-    header += b" " * ((-(4 + len(header))) % 4)
-    return struct.pack("<I", len(header)) + header + b"".join(chunks)
-
-
-def decode_frame(frame: bytes) -> dict[str, Any]:
-    """The inverse of encode_frame, for tests and Python clients."""
-    (length,) = struct.unpack_from("<I", frame)
-    header = json.loads(frame[4 : 4 + length])
-    payload = memoryview(frame)[4 + length :]
-    result: dict[str, Any] = _decode(
-        header,
-        lambda d: {"offset", "nbytes", "shape", "dtype"} <= d.keys(),
-        lambda d: _from_bytes(payload[d["offset"] : d["offset"] + d["nbytes"]], d),
-    )
-    return result
+    def to_bytes(self, header: dict[str, Any]) -> bytes:
+        text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+        # Spaces (JSON whitespace) after the header make the payload start on a 4-byte boundary of the frame, so the
+        # browser can view float32 arrays in the received buffer without copying them.
+        text += b" " * ((-(4 + len(text))) % 4)
+        return b"".join([struct.pack("<I", len(text)), text, *self.chunks])

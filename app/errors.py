@@ -1,40 +1,66 @@
-"""Errors the server answers on purpose: each has an HTTP status, a stable code and a message a person can act on."""
+"""Errors the server answers on purpose: each has an HTTP status, a stable code and a message a person can act on.
+
+One hierarchy: main.py turns any AppError into {"detail": message, "code": code} with its status, for REST, and the
+WebSocket into {"type": "error", "code", "message"}. Image errors (app.services.images) are AppErrors too.
+"""
 
 from __future__ import annotations
 
 
 class AppError(Exception):
-    """Base of every deliberate error; main.py turns it into {"detail": message, "code": code} with its status."""
+    """Base of every deliberate error."""
 
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        if code is not None:
-            self.code = code
-        if status_code is not None:
-            self.status_code = status_code
+
+
+class InvalidRequest(AppError):
+    """A value the request carries is out of range or of the wrong kind."""
+
+    status_code, code = 422, "invalid_request"
+
+
+class UnsupportedMediaType(AppError):
+    status_code, code = 415, "unsupported_media_type"
+
+
+class MissingFile(AppError):
+    status_code, code = 400, "missing_file"
 
 
 class NoInputYet(AppError):
-    status_code = 409
-    code = "no_forward_yet"
+    status_code, code = 409, "no_forward_yet"
 
 
 class NoBackwardYet(AppError):
-    status_code = 409
-    code = "no_backward_yet"
+    status_code, code = 409, "no_backward_yet"
 
 
 class StepRefused(AppError):
     """An update that would make weights NaN or infinite; it was rolled back."""
 
-    status_code = 422
-    code = "step_diverged"
+    status_code, code = 422, "step_diverged"
 
 
 class UnknownName(AppError):
-    status_code = 404
-    code = "not_found"
+    status_code, code = 404, "not_found"
+
+
+class TooLarge(AppError):
+    """More bytes than a limit allows: a request body, an upload, a data URL's payload."""
+
+    status_code, code = 413, "too_large"
+
+    def __init__(self, what: str, size: int, limit: int, *, at_least: bool = False, advice: str = "") -> None:
+        amount = f"at least {_bytes(size)}" if at_least else _bytes(size)
+        super().__init__(f"{what} is {amount}; the limit is {_bytes(limit)}.{' ' + advice if advice else ''}")
+        self.size, self.limit = size, limit
+
+
+def _bytes(n: int) -> str:
+    """5 MB (5,242,880 bytes): the megabytes a person thinks in, and the exact count to compare with."""
+    return f"{n / 2**20:.3g} MB ({n:,} bytes)"

@@ -1,44 +1,25 @@
-"""What every API route needs: the app's services, the caller's session, and a lock that keeps one session's
-requests in order."""
+"""What the REST routes need, as Annotated dependencies: the services, the caller's session (opened, locked and saved
+around the route) and a new input read from the request body (an uploaded image, a data URL, or the page's own
+preprocessed input)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from app.config import Settings
-from app.errors import AppError
-from app.services.images import ImageLimits
-from app.services.network import NetworkService
-from app.services.sessions import SessionState, SessionStore, is_valid_session_id, new_session_id
+from app.errors import InvalidRequest, MissingFile, UnsupportedMediaType
+from app.schemas import ForwardRequest
+from app.services.container import Services
+from app.services.images import decode_data_url, image_to_input, image_too_large
+from app.services.network import ForwardInput, NetworkService
+from app.services.sessions import SessionState, is_valid_session_id, new_session_id
 
 TAB_HEADER = "X-Tab-Id"
-
-
-@dataclass
-class Services:
-    settings: Settings
-    network: NetworkService
-    store: SessionStore
-    # Striped locks: a bounded set, whatever the number of sessions. Two requests of one session never interleave.
-    locks: tuple[threading.Lock, ...] = tuple(threading.Lock() for _ in range(64))
-
-    def lock_for(self, key: str) -> threading.Lock:
-        return self.locks[hash(key) % len(self.locks)]
-
-    @property
-    def image_limits(self) -> ImageLimits:
-        return ImageLimits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels)
-
-    def check_learning_rate(self, lr: float) -> None:
-        """The ceiling from the settings, for REST and WebSocket steps alike."""
-        if lr > self.settings.max_learning_rate:
-            raise AppError(f"learning rate {lr:g} is above the limit of {self.settings.max_learning_rate:g}",
-                           code="invalid_request", status_code=422)
+# Room for what wraps an image: multipart headers and boundaries, or the JSON around a data URL.
+ENVELOPE_BYTES = 64 * 1024
 
 
 def services(request: Request) -> Services:
@@ -46,43 +27,107 @@ def services(request: Request) -> Services:
     return svc
 
 
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def network(svc: ServicesDep) -> NetworkService:
+    return svc.network
+
+
+NetworkDep = Annotated[NetworkService, Depends(network)]
+
+
 def session_key(cookie: str | None, tab: str | None) -> str | None:
     """A browser is named by its cookie; each of its tabs by the X-Tab-Id header (or ?tab=), so that two tabs of one
     browser, which share the cookie, still work on their own copies of the model."""
-    if not is_valid_session_id(cookie):
+    if not is_valid_session_id(cookie) or cookie is None or ":" in cookie:
         return None
     if tab and is_valid_session_id(tab) and ":" not in tab:
         return f"{cookie}:{tab}"
     return cookie
 
 
-def resolve_cookie(request: Request, response: Response | None, cookie_name: str) -> str:
+def resolve_cookie(request: Request, response: Response, cookie_name: str) -> str:
+    """The browser's cookie, or a new one set on `response`."""
     cookie = request.cookies.get(cookie_name)
-    if is_valid_session_id(cookie) and cookie is not None and ":" not in cookie:
+    if session_key(cookie, None) is not None and cookie is not None:
         return cookie
     cookie = new_session_id()
-    if response is not None:
-        response.set_cookie(cookie_name, cookie, httponly=True, samesite="strict", max_age=7 * 24 * 3600)
+    response.set_cookie(cookie_name, cookie, httponly=True, samesite="strict", max_age=7 * 24 * 3600)
     return cookie
 
 
-@contextmanager
-def open_session(svc: Services, key: str) -> Iterator[SessionState]:
-    """The session under its lock, created from the pretrained weights if new or expired, saved back afterwards."""
-    with svc.lock_for(key):
-        state = svc.store.get(key)
-        if state is None:
-            state = svc.network.new_session(key)
-        try:
-            yield state
-        finally:
-            svc.store.put(state)
-
-
-def request_session_key(request: Request, response: Response) -> str:
-    svc = services(request)
+async def session_state(request: Request, response: Response, svc: ServicesDep) -> AsyncIterator[SessionState]:
+    """The caller's session for the time of the route: locked, and saved back when the route returns."""
     cookie = resolve_cookie(request, response, svc.settings.cookie_name)
-    tab = request.headers.get(TAB_HEADER) or request.query_params.get("tab")
-    key = session_key(cookie, tab)
+    key = session_key(cookie, request.headers.get(TAB_HEADER) or request.query_params.get("tab"))
     assert key is not None
-    return key
+    async with svc.session(key) as state:
+        yield state
+
+
+# scope="function": the session is saved and its lock released when the route returns, before the answer is sent.
+SessionDep = Annotated[SessionState, Depends(session_state, scope="function")]
+
+
+async def _read_limited(request: Request, limit: int, image_limit: int) -> bytes:
+    """The raw body, refusing more than `limit` bytes without reading them all (Content-Length may be absent).
+
+    `limit` leaves room for the envelope (multipart headers, base64); the message names the image limit people set.
+    """
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise image_too_large(int(declared), image_limit)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise image_too_large(len(body), image_limit, at_least=True)
+    # Cache it where Starlette's own body() does, so that request.form() can still parse what was read here.
+    request._body = bytes(body)
+    return request._body
+
+
+async def new_input(request: Request, svc: ServicesDep) -> ForwardInput:
+    """The input of POST /api/forward: a multipart upload (field `file`), or JSON {"image": "<data URL>"}, which the
+    server preprocesses; or JSON {"input": <array>}, preprocessed by the sender."""
+    limits = svc.image_limits
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        await _read_limited(request, limits.max_bytes + ENVELOPE_BYTES, limits.max_bytes)
+        form = await request.form(max_files=1, max_fields=4)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise MissingFile("the upload has no file: send the image in a form field named 'file'")
+        data = await upload.read()
+    elif content_type == "application/json":
+        body = await _read_limited(request, limits.max_bytes * 4 // 3 + ENVELOPE_BYTES, limits.max_bytes)
+        try:
+            parsed = ForwardRequest.model_validate_json(body)
+        except ValueError as e:
+            raise InvalidRequest('the JSON body must be {"image": "data:image/png;base64,..."} or {"input": '
+                                 f'{{"shape": [28, 28], "dtype": "float32", "data": "<base64>"}}}}: {_first_error(e)}'
+                                 ) from None
+        if (parsed.image is None) == (parsed.input is None):
+            raise InvalidRequest('the JSON body must hold either "image", a data URL like "data:image/png;base64,...", '
+                                 'or "input", an array: one of them, not both')
+        if parsed.input is not None:
+            return ForwardInput(svc.network.check_input(parsed.input), steps=None)
+        data = decode_data_url(parsed.image or "", limits)
+    else:
+        raise UnsupportedMediaType(f"content type {content_type or 'missing'!r} is not accepted: send "
+                                   "multipart/form-data with a 'file' field, or JSON {\"image\": \"<data URL>\"}")
+    pre = await run_in_threadpool(image_to_input, data, limits)
+    return ForwardInput(pre.input, steps=pre.steps)
+
+
+def _first_error(e: ValueError) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors) and errors():
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return str(e)
+
+
+NewInputDep = Annotated[ForwardInput, Depends(new_input)]

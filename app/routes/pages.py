@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import plotly
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 
 from app.paths import TEMPLATES
-from app.routes.deps import resolve_cookie, services
+from app.routes.deps import ServicesDep, resolve_cookie
 from app.schemas import HealthResponse
 
 router = APIRouter()
@@ -18,17 +17,15 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def index(request: Request) -> Response:
-    svc = services(request)
-    response = TEMPLATES.TemplateResponse(request, "index.html", {"model": svc.network.model_info()})
+def index(request: Request, svc: ServicesDep) -> Response:
+    response = TEMPLATES.TemplateResponse(request, "index.html", {"model": svc.network.model_info().model_dump()})
     resolve_cookie(request, response, svc.settings.cookie_name)
     return response
 
 
 @router.get("/healthz", response_model=HealthResponse, tags=["health"], summary="200 when the model is loaded")
-def healthz(request: Request) -> dict[str, Any]:
-    svc = services(request)
-    return {"status": "ok", "model": svc.network.model_path.name, "sessions": len(svc.store)}
+def healthz(svc: ServicesDep) -> HealthResponse:
+    return HealthResponse(status="ok", model=svc.network.model_path.name, sessions=len(svc.store))
 
 
 @router.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -1,19 +1,20 @@
-"""WS /ws: passes streamed one layer at a time.
+"""WS /ws: the REST passes, streamed one layer at a time.
 
 Client → server, JSON text frames:
-    {"cmd": "forward", "image": "<data URL>", "mode": "run" | "step"}
+    {"cmd": "forward", "image": "<data URL>" | "input": <array>, "mode": "run" | "step"}
     {"cmd": "backward", "target": 0-9, "loss": "cross_entropy" | "mse", "mode": ...}
-    {"cmd": "step", "lr": 0.01, "momentum": 0.0, "mode": ...}
+    {"cmd": "step", "lr": 0.01, "momentum": 0.0, "target": 0-9, "loss": ..., "mode": ...}
     {"cmd": "next"}     the next layer of the pass being stepped through
     {"cmd": "run"}      the rest of it
     {"cmd": "reset"}    back to the pretrained weights
-Server → client: {"type": "start", "phase", "layers": n, …} then one {"type": "layer", "phase", "index", "name",
-"kind", …arrays} per layer (forward: input to output; backward: loss to input; update: each layer with weights), then
-{"type": "done", "phase", …results}. Messages with arrays are binary frames (app.encoding.encode_frame), the rest JSON
-text. A bad command gets {"type": "error", "code", "message"} and the socket stays usable.
+Server → client, for every pass: {"type": "start", "phase", "layers": n, …every field of the REST answer but its
+layers}, then one {"type": "layer", "remaining", …the layer's fields} per layer (forward: input to output; backward:
+loss to input; update: each layer with weights), then {"type": "done", "phase"}. Messages with arrays are binary
+frames (app.encoding.Frame), the rest JSON text. A bad command gets {"type": "error", "code", "message"} and the
+socket stays usable.
 
-A pass is computed whole, and stored in the session, when its command arrives; `mode: step` only paces delivery. A
-client that disconnects mid-pass leaves its session consistent and nothing else behind.
+Each pass is the REST route's service call, computed whole and stored in the session when its command arrives;
+`mode: step` only paces delivery. A client that disconnects mid-pass leaves its session consistent.
 """
 
 from __future__ import annotations
@@ -21,39 +22,68 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from app.encoding import encode_frame
-from app.errors import AppError
-from app.routes.deps import Services, open_session, session_key
-from app.schemas import BackwardRequest, StepRequest
-from app.services.images import ImageError, decode_data_url, image_to_input
-from app.services.sessions import new_session_id
+from app.encoding import Frame
+from app.errors import AppError, InvalidRequest
+from app.routes.deps import session_key
+from app.schemas import BackwardRequest, ForwardRequest, StepRequest
+from app.services.container import Services
+from app.services.images import decode_data_url, image_to_input
+from app.services.network import ForwardInput
+from app.services.sessions import SessionState, new_session_id
 
 router = APIRouter()
 log = logging.getLogger("cnn_visualizer")
 COMMANDS = ("forward", "backward", "step", "next", "run", "reset")
+PHASES = {"forward": "forward", "backward": "backward", "step": "update", "reset": "reset"}
 
 
-class CommandError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+class CommandError(AppError):
+    """A command the socket cannot take (not JSON, unknown, nothing to deliver); the socket stays open."""
+
+    def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code = code
 
 
-def _pass_messages(
-    phase: str, layers: list[dict[str, Any]], start: dict[str, Any], done: dict[str, Any]
-) -> deque[dict[str, Any]]:
-    messages: deque[dict[str, Any]] = deque()
-    messages.append({"type": "start", "phase": phase, "layers": len(layers), **start})
+@dataclass
+class Message:
+    """One server message: fixed fields, plus the fields of a response model (less `exclude`) when there is one."""
+
+    head: dict[str, Any]
+    body: BaseModel | None = None
+    exclude: set[str] | None = None
+
+    @property
+    def kind(self) -> str:
+        return str(self.head["type"])
+
+    def encode(self) -> str | bytes:
+        frame = Frame()
+        fields = self.body.model_dump(mode="json", exclude=self.exclude, context={"frame": frame}) if self.body else {}
+        header = {**self.head, **fields}
+        return frame.to_bytes(header) if frame.chunks else json.dumps(header)
+
+
+def pass_messages(phase: str, answer: BaseModel) -> deque[Message]:
+    """A REST answer split for the socket: start (the answer but its layers), each layer, done."""
+    layers: list[BaseModel] = getattr(answer, "layers", [])
+    messages = deque([Message({"type": "start", "phase": phase, "layers": len(layers)}, answer, {"layers"})])
     for i, layer in enumerate(layers):
-        messages.append({"type": "layer", **layer, "remaining": len(layers) - i - 1})
-    messages.append({"type": "done", "phase": phase, **done})
+        messages.append(Message({"type": "layer", "remaining": len(layers) - i - 1}, layer))
+    messages.append(Message({"type": "done", "phase": phase}))
     return messages
+
+
+def _fields(command: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    return {k: v for k, v in command.items() if k in model.model_fields}
 
 
 class Connection:
@@ -61,80 +91,71 @@ class Connection:
 
     def __init__(self, websocket: WebSocket, svc: Services, key: str) -> None:
         self.ws, self.svc, self.key = websocket, svc, key
-        self.pending: deque[dict[str, Any]] = deque()
+        self.pending: deque[Message] = deque()
 
-    async def send(self, message: dict[str, Any]) -> None:
-        if any(k in message for k in ("output", "delta", "params", "input", "grads")):
-            await self.ws.send_bytes(encode_frame(message))
+    async def send(self, message: Message) -> None:
+        data = message.encode()
+        if isinstance(data, bytes):
+            await self.ws.send_bytes(data)
         else:
-            await self.ws.send_text(json.dumps(message))
+            await self.ws.send_text(data)
 
     async def deliver(self, count: int | None) -> None:
-        """Send the next `count` pending messages (all with None). 'start' and 'done' ride along with a layer."""
+        """Send the next `count` pending layers (all with None). 'start' and 'done' ride along with a layer."""
         sent_layers = 0
-        while self.pending and (count is None or sent_layers < count or self.pending[0]["type"] == "done"):
+        while self.pending and (count is None or sent_layers < count or self.pending[0].kind == "done"):
             message = self.pending.popleft()
             await self.send(message)
-            if message["type"] == "layer":
+            if message.kind == "layer":
                 sent_layers += 1
-            if message["type"] == "done":
+            if message.kind == "done":
                 break
 
     async def handle(self, raw: str) -> None:
         try:
             command = json.loads(raw)
         except (json.JSONDecodeError, RecursionError):  # RecursionError: arrays nested past the parser's depth
-            raise CommandError("invalid_json", "a command must be a JSON object, e.g. {\"cmd\": \"next\"}") from None
+            raise CommandError("a command must be a JSON object, e.g. {\"cmd\": \"next\"}", "invalid_json") from None
         if not isinstance(command, dict) or command.get("cmd") not in COMMANDS:
             got = command.get("cmd") if isinstance(command, dict) else command
-            raise CommandError("unknown_command", f"unknown command {got!r}: use one of {', '.join(COMMANDS)}")
+            raise CommandError(f"unknown command {got!r}: use one of {', '.join(COMMANDS)}", "unknown_command")
         cmd = command["cmd"]
         if cmd in ("next", "run"):
             if not self.pending:
-                raise CommandError("nothing_pending", f"'{cmd}' has nothing to deliver: start a forward, backward "
-                                                      "or step first")
+                raise CommandError(f"'{cmd}' has nothing to deliver: start a forward, backward or step first",
+                                   "nothing_pending")
             await self.deliver(1 if cmd == "next" else None)
             return
         mode = command.get("mode", "run")
         if mode not in ("run", "step"):
-            raise CommandError("invalid_request", f"mode must be 'run' or 'step', got {mode!r}")
-        self.pending = await run_in_threadpool(self._compute, cmd, command)
+            raise InvalidRequest(f"mode must be 'run' or 'step', got {mode!r}")
+        call = await run_in_threadpool(self._call, cmd, command)
+        async with self.svc.session(self.key) as state:
+            answer = await run_in_threadpool(call, state)
+        self.pending = pass_messages(PHASES[cmd], answer)
         # In step mode the 'start' message and the first layer go out now; 'next' brings each further layer.
         await self.deliver(1 if mode == "step" else None)
 
-    def _compute(self, cmd: str, command: dict[str, Any]) -> deque[dict[str, Any]]:
-        svc = self.svc
+    def _call(self, cmd: str, command: dict[str, Any]) -> Callable[[SessionState], BaseModel]:
+        """The network service call a command stands for, its request parsed (and an image preprocessed) first."""
+        net = self.svc.network
         if cmd == "forward":
-            image = command.get("image")
-            if not isinstance(image, str):
-                raise CommandError("invalid_request", "forward needs \"image\": a data URL of the drawing")
-            pre = image_to_input(decode_data_url(image, svc.image_limits), svc.image_limits)
-            with open_session(svc, self.key) as state:
-                f = svc.network.forward(state, pre.input)
-                state.preprocess_steps = dict(pre.steps)
-            return _pass_messages("forward", f.layers, {"input": f.input},
-                                  {"prediction": f.prediction, "probabilities": f.probabilities.tolist()})
+            body = ForwardRequest.model_validate(_fields(command, ForwardRequest))
+            if body.input is not None:
+                new = ForwardInput(net.check_input(body.input), steps=None)
+            elif isinstance(body.image, str):
+                pre = image_to_input(decode_data_url(body.image, self.svc.image_limits), self.svc.image_limits)
+                new = ForwardInput(pre.input, steps=pre.steps)
+            else:
+                raise InvalidRequest("forward needs \"image\", a data URL of the drawing, or \"input\", an array")
+            return lambda state: net.forward(state, new)
         if cmd == "backward":
-            back = BackwardRequest.model_validate({k: v for k, v in command.items() if k in ("target", "loss")})
-            with open_session(svc, self.key) as state:
-                b = svc.network.backward(state, back.target, back.loss)
-            return _pass_messages("backward", b.layers, {"target": b.target, "loss_name": b.loss_name},
-                                  {"loss": b.loss, "prediction": b.prediction,
-                                   "probabilities": b.probabilities.tolist()})
+            back = BackwardRequest.model_validate(_fields(command, BackwardRequest))
+            return lambda state: net.backward(state, back)
         if cmd == "step":
-            step = StepRequest.model_validate({k: v for k, v in command.items() if k in ("lr", "momentum")})
-            svc.check_learning_rate(step.lr)
-            with open_session(svc, self.key) as state:
-                r = svc.network.step(state, step.lr, step.momentum)
-                history = list(state.loss_history)
-            return _pass_messages("update", r.layers, {"lr": r.lr, "momentum": r.momentum},
-                                  {"loss_before": r.loss_before, "loss_after": r.loss_after, "loss_history": history,
-                                   "prediction_before": r.prediction_before, "prediction": r.prediction,
-                                   "probabilities_before": r.probabilities_before.tolist(),
-                                   "probabilities": r.probabilities.tolist(), "steps": r.steps})
-        with open_session(svc, self.key) as state:  # reset
-            svc.network.reset(state)
-        return deque([{"type": "done", "phase": "reset", "message": "the weights are back to the pretrained ones"}])
+            step = StepRequest.model_validate(_fields(command, StepRequest))
+            return lambda state: net.step(state, step)
+        return net.reset
 
 
 @router.websocket("/ws")
@@ -144,6 +165,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     cookie = websocket.cookies.get(svc.settings.cookie_name)
     key = session_key(cookie, websocket.query_params.get("tab")) or new_session_id()
     conn = Connection(websocket, svc, key)
+
+    async def error(code: str, message: str) -> None:
+        await websocket.send_text(json.dumps({"type": "error", "code": code, "message": message}))
+
     try:
         while True:
             message = await websocket.receive()
@@ -152,22 +177,18 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             raw = message.get("text")
             try:
                 if raw is None:
-                    raise CommandError("invalid_json", "commands are JSON text frames, e.g. {\"cmd\": \"next\"}")
+                    raise CommandError("commands are JSON text frames, e.g. {\"cmd\": \"next\"}", "invalid_json")
                 await conn.handle(raw)
-            except CommandError as e:
-                await websocket.send_text(json.dumps({"type": "error", "code": e.code, "message": e.message}))
-            except (AppError, ImageError) as e:
-                await websocket.send_text(json.dumps({"type": "error", "code": e.code, "message": str(e)}))
+            except AppError as e:
+                await error(e.code, e.message)
             except ValidationError as e:
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first.get("loc", ()))
-                await websocket.send_text(json.dumps({"type": "error", "code": "invalid_request",
-                                                      "message": f"{where}: {first.get('msg')}"}))
+                await error("invalid_request", f"{where}: {first.get('msg')}")
             except WebSocketDisconnect:
                 raise
             except Exception:  # whatever else a command does, the socket stays open and usable
                 log.exception("unexpected error in a WebSocket command")
-                await websocket.send_text(json.dumps({"type": "error", "code": "internal_error",
-                                                      "message": "something went wrong on the server; it was logged"}))
+                await error("internal_error", "something went wrong on the server; it was logged")
     except WebSocketDisconnect:
         conn.pending.clear()  # the pass was already stored; only undelivered messages are dropped

@@ -5,9 +5,9 @@
     pre = preprocess(gray)                  -> Preprocessed: input (28, 28), white digit on black, and every step
     pre = image_to_input(raw)               load_grayscale + preprocess
 
-Every refusal is an `ImageError` carrying the HTTP status, a stable machine code and a message a person can act on,
-so a route turns any of them into a response without knowing the cases. The geometry of the MNIST steps (bounding
-box, resampling, centring) lives in preprocess.py; this module decides what is ink and what is an error.
+Every refusal is an `ImageError` (an AppError: HTTP status, stable machine code, a message a person can act on) or
+the one `TooLarge`, so a route turns any of them into a response without knowing the cases. The geometry of the MNIST
+steps (bounding box, resampling, centring) lives in geometry.py; this module decides what is ink and what is an error.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Final
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.services import preprocess as geometry
+from app.errors import AppError, TooLarge
+from app.services import geometry
 
 ACCEPTED_FORMATS: Final = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 _MB: Final = 1024 * 1024
@@ -33,21 +34,10 @@ _MB: Final = 1024 * 1024
 # ------------------------------------------------------------------------------------------------------ errors
 
 
-class ImageError(Exception):
-    """An image we cannot turn into an input. `status_code` is the HTTP status, `code` a stable machine code."""
+class ImageError(AppError):
+    """An image we cannot turn into an input."""
 
-    status_code: int = 400
-    code: str = "image_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class TooLargeError(ImageError):
-    """More bytes than ImageLimits.max_bytes."""
-
-    status_code, code = 413, "too_large"
+    code = "image_error"
 
 
 class TooManyPixelsError(ImageError):
@@ -81,16 +71,11 @@ class EmptyImageError(ImageError):
     status_code, code = 422, "empty_image"
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / _MB:.3g} MB"
+SMALLER_IMAGE = "Send a smaller image: crop it or save it at a lower resolution."
 
 
-def _too_large(size: int, limit: int, at_least: bool = False) -> TooLargeError:
-    return TooLargeError(
-        f"The image is {'at least ' if at_least else ''}{_megabytes(size)} ({size:,} bytes); "
-        f"the limit is {_megabytes(limit)} ({limit:,} bytes). "
-        "Send a smaller image: crop it or save it at a lower resolution."
-    )
+def image_too_large(size: int, limit: int, at_least: bool = False) -> TooLarge:
+    return TooLarge("The image", size, limit, at_least=at_least, advice=SMALLER_IMAGE)
 
 
 @dataclass(frozen=True)
@@ -125,17 +110,17 @@ def decode_data_url(url: str, limits: ImageLimits) -> bytes:
         payload = payload.rstrip("=")
         least = len(payload) * 3 // 4  # unpadded base64: every 4 characters carry 3 bytes
         if least > limits.max_bytes:
-            raise _too_large(least, limits.max_bytes, at_least=True)
+            raise image_too_large(least, limits.max_bytes, at_least=True)
         try:
             data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
         except (binascii.Error, ValueError) as e:
             raise BadDataUrlError(f"The data URL's base64 part is not valid base64 ({e}).") from None
     else:
         if len(payload) // 3 > limits.max_bytes:  # "%XX" is the most a byte can take
-            raise _too_large(len(payload) // 3, limits.max_bytes, at_least=True)
+            raise image_too_large(len(payload) // 3, limits.max_bytes, at_least=True)
         data = urllib.parse.unquote_to_bytes(payload)
     if len(data) > limits.max_bytes:
-        raise _too_large(len(data), limits.max_bytes)
+        raise image_too_large(len(data), limits.max_bytes)
     return data
 
 
@@ -149,7 +134,7 @@ def load_grayscale(data: bytes, limits: ImageLimits) -> np.ndarray:
     with the ink, then ITU-R 601-2 luminance (Pillow's "L": 0.299 R + 0.587 G + 0.114 B).
     """
     if len(data) > limits.max_bytes:
-        raise _too_large(len(data), limits.max_bytes)
+        raise image_too_large(len(data), limits.max_bytes)
     # Pillow's own bomb check warns above Image.MAX_IMAGE_PIXELS and raises above twice that: both refuse here.
     # catch_warnings restores the warning filters on exit, so no global state outlives the call.
     with warnings.catch_warnings():

@@ -1,8 +1,12 @@
-"""The network a learner works on: forward, backward and update passes on a session's own weights.
+"""The network a learner works on: one call per pass (forward, backward, step, reset, gradcheck, export) on a
+session's own weights, each answering its response model from app.schemas. Nothing here knows HTTP; REST routes and
+the WebSocket call the same methods.
 
-Numpy in, plain payloads out (see payloads.py); nothing here knows HTTP. Each pass is computed whole when it is asked
-for and stored in the session at once, so a pass that is delivered one layer at a time (the WebSocket's `next`) or
-cut off by a dropped connection never leaves a session half-updated.
+Nothing is computed twice: backward starts from the forward the session's warm pass holds (app.services.warm), a step
+from the gradients of the backward it follows, and the step's own forward on the new weights is both its answer and
+the start of the next backward. Only when the warm pass is gone (evicted, or another process served the session's
+last request) is a forward run again. Each call leaves the session consistent before it returns, so a pass delivered
+one layer at a time (the WebSocket's `next`) or cut off by a dropped connection never leaves it half-updated.
 """
 
 from __future__ import annotations
@@ -10,241 +14,306 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from app.encoding import Outer
-from app.errors import NoBackwardYet, NoInputYet, StepRefused, UnknownName
+from app.encoding import Outer, owned
+from app.errors import InvalidRequest, NoBackwardYet, NoInputYet, StepRefused, UnknownName
+from app.schemas import (
+    BackwardRequest,
+    BackwardResponse,
+    ForwardResponse,
+    GradcheckEntry,
+    GradcheckRequest,
+    GradcheckResponse,
+    InputStepsResponse,
+    ModelLayer,
+    ModelResponse,
+    ParamsResponse,
+    ResetResponse,
+    StepRequest,
+    StepResponse,
+)
 from app.services import payloads
 from app.services.sessions import SessionState
+from app.services.warm import WarmPass, WarmPasses
 from cnn import (
     LOSSES,
     SGD,
     DivergenceError,
     Sequential,
     build_model,
-    check_model,
     finite_difference_resolution,
     load_model,
+    numerical_gradient,
     overall_relative_error,
+    relative_error,
     softmax,
     summary,
 )
+from cnn.gradcheck import GradCheckEntry
 
 CLASS_LABELS = [str(d) for d in range(10)]
 
 
-@dataclass
-class ForwardResult:
-    prediction: int
-    probabilities: np.ndarray
-    input: np.ndarray
-    layers: list[dict[str, Any]]
+@dataclass(frozen=True)
+class ForwardInput:
+    """A new input for forward: `image` in the model's input shape, and how the server preprocessed it (the
+    steps, from grayscale to centred), or None when the sender preprocessed it and so has it already."""
 
-
-@dataclass
-class BackwardResult:
-    target: int
-    loss_name: str
-    loss: float
-    prediction: int
-    probabilities: np.ndarray
-    layers: list[dict[str, Any]]  # from the last layer to the first
-
-
-@dataclass
-class StepResult:
-    lr: float
-    momentum: float
-    layers: list[dict[str, Any]]  # the layers with weights, first to last
-    loss_before: float
-    loss_after: float
-    prediction_before: int
-    prediction: int
-    probabilities_before: np.ndarray
-    probabilities: np.ndarray
-    steps: int
+    image: np.ndarray
+    steps: dict[str, np.ndarray] | None
 
 
 class NetworkService:
     """Holds the served model's spec and starting weights; runs passes on any session's copy of them."""
 
-    def __init__(self, model_path: Path) -> None:
+    def __init__(self, model_path: Path, max_learning_rate: float = 10.0, warm_passes: int = 64) -> None:
         pristine = load_model(model_path, dtype="float64")  # float64: exact numbers for learners
         self.model_path = model_path
+        self.max_learning_rate = max_learning_rate
         self.spec = pristine.spec()
         self.initial_params = {k: v.copy() for k, v in pristine.named_params().items()}
         for value in self.initial_params.values():
             value.flags.writeable = False  # sessions copy these; nobody may change the originals
         self.summary = summary(self.spec)
+        self.input_shape = tuple(self.summary.input_shape)
+        # An input as a person sees it: (H, W) for one channel, else (C, H, W). Sessions keep inputs in this shape.
+        self.shown_shape = self.input_shape[1:] if self.input_shape[0] == 1 else self.input_shape
+        self.warm = WarmPasses(warm_passes, self._new_model)
         self._local = threading.local()
 
-    # Models and sessions
+    def _new_model(self) -> Sequential:
+        return build_model(self.spec, np.random.default_rng(0))
 
-    def _model(self, params: dict[str, np.ndarray]) -> Sequential:
-        """This thread's model with `params` bound in place: a step updates the session's own arrays."""
-        model: Sequential | None = getattr(self._local, "model", None)
-        if model is None:
-            model = build_model(self.spec, np.random.default_rng(0))
-            self._local.model = model
+    # Sessions and their warm passes
+
+    def new_session(self, session_id: str) -> SessionState:
+        return SessionState(id=session_id, params={k: v.copy() for k, v in self.initial_params.items()})
+
+    @staticmethod
+    def _bind(model: Sequential, params: dict[str, np.ndarray]) -> Sequential:
+        """`model` computing with `params` in place: a step updates the session's own arrays."""
         for name, layer in zip(model.names, model.layers, strict=True):
             for key in layer.params:
                 layer.params[key] = params[f"{name}.{key}"]
         return model
 
-    def new_session(self, session_id: str) -> SessionState:
-        return SessionState(id=session_id, params={k: v.copy() for k, v in self.initial_params.items()})
+    @contextmanager
+    def _held(self, state: SessionState) -> Iterator[WarmPass]:
+        """The session's warm pass for the time of one call, bound to the session's weights."""
+        held = self.warm.take(state.id)
+        self._bind(held.model, state.params)
+        try:
+            yield held
+        finally:
+            if held.version != state.version:
+                held.forget()
+            self.warm.give_back(state.id, held)
 
-    def reset(self, state: SessionState) -> None:
-        """Back to the pretrained weights; the current input stays, so the learner can compare."""
-        state.params = {k: v.copy() for k, v in self.initial_params.items()}
-        state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
+    def _batch(self, state: SessionState) -> np.ndarray:
+        if state.input is None:
+            raise NoInputYet("there is no input yet: draw or upload a digit and run forward first")
+        return state.input.reshape(1, *self.input_shape)
 
-    def model_info(self) -> dict[str, Any]:
-        return {
-            "spec": self.spec,
-            "input_shape": list(self.summary.input_shape),
-            "layers": [
-                {"index": r.index, "name": r.name, "kind": r.type, "output_shape": list(r.output_shape),
-                 "params": r.params, **{k: v for k, v in self.spec["layers"][r.index].items() if k not in
-                                        ("type", "name")}}
-                for r in self.summary
-            ],
-            "total_params": self.summary.total_params,
-            "class_labels": CLASS_LABELS,
-            "losses": list(LOSSES),
-        }
+    def _forward(self, state: SessionState, held: WarmPass) -> np.ndarray:
+        """The logits of the session's input, from the warm pass when it holds them."""
+        if held.version != state.version or held.logits is None:
+            held.logits = held.model.forward(self._batch(state))
+            held.version, held.backward = state.version, None
+        return held.logits
+
+    def _backward(self, state: SessionState, held: WarmPass, target: int, loss_name: str) -> float:
+        """Backward for (target, loss) on the warm pass, unless it holds that backward already; the loss E."""
+        logits = self._forward(state, held)
+        if held.backward != (target, loss_name):
+            held.loss, dlogits = LOSSES[loss_name](logits, [target])
+            held.model.backward(dlogits)
+            held.backward = (target, loss_name)
+        return held.loss
 
     # Passes
 
-    @staticmethod
-    def _batch(image: np.ndarray) -> np.ndarray:
-        return image[None, None].astype(np.float64)  # (28, 28) -> (1, 1, 28, 28)
+    def check_input(self, image: np.ndarray) -> np.ndarray:
+        """An input sent already preprocessed: the model's input shape (or (H, W) for one channel), values in [0, 1];
+        uint8 is read as n/255."""
+        shapes = list(dict.fromkeys([self.shown_shape, self.input_shape]))
+        if tuple(image.shape) not in shapes:
+            wanted = " or ".join(str(list(s)) for s in shapes)
+            raise InvalidRequest(f"input has shape {list(image.shape)}; this model reads {wanted}")
+        values = image / 255.0 if image.dtype == np.uint8 else image.astype(np.float64)
+        if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
+            raise InvalidRequest("input values must lie in [0, 1] (white ink on black, as in MNIST)")
+        return values.reshape(self.shown_shape)
 
-    def forward_steps(self, state: SessionState, image: np.ndarray) -> tuple[ForwardResult, Iterator[dict[str, Any]]]:
-        """Run forward on a new input and store it. Returns the result and its per-layer payloads in order."""
-        model = self._model(state.params)
-        layers = [payloads.forward_layer(entry) for entry in model.forward_steps(self._batch(image))]
-        probs = softmax(model.trace[-1].output)[0]  # type: ignore[arg-type]
-        state.input, state.target = image, None
-        result = ForwardResult(int(probs.argmax()), probs, image, layers)
-        return result, iter(layers)
+    def forward(self, state: SessionState, new: ForwardInput) -> ForwardResponse:
+        """Run forward on a new input and keep it. The answer carries the input only when the server made it."""
+        state.input, state.target = new.image.reshape(self.shown_shape), None
+        state.preprocess_steps = dict(new.steps or {})
+        state.changed()
+        with self._held(state) as held:
+            self._forward(state, held)
+            result = payloads.forward_pass(held.model)
+        return ForwardResponse(**dict(result), input=state.input if new.steps is not None else None)
 
-    def forward(self, state: SessionState, image: np.ndarray) -> ForwardResult:
-        return self.forward_steps(state, image)[0]
+    def backward(self, state: SessionState, request: BackwardRequest) -> BackwardResponse:
+        with self._held(state) as held:
+            loss = self._backward(state, held, request.target, request.loss)
+            layers = [payloads.backward_layer(entry) for entry in reversed(held.model.trace)]
+            probs = softmax(self._forward(state, held))[0]
+        state.target, state.loss = request.target, request.loss
+        return BackwardResponse(target=request.target, loss_name=request.loss, loss=loss,
+                                prediction=int(probs.argmax()), probabilities=probs.tolist(), layers=layers)
 
-    def _require_input(self, state: SessionState) -> np.ndarray:
-        if state.input is None:
-            raise NoInputYet("there is no input yet: draw or upload a digit and run forward first")
-        return state.input
-
-    def backward(self, state: SessionState, target: int, loss_name: str = "cross_entropy") -> BackwardResult:
-        """Forward again on the stored input (cheap, and it makes the pass self-contained), then backward."""
-        x = self._batch(self._require_input(state))
-        model = self._model(state.params)
-        logits = model.forward(x)
-        loss, dlogits = LOSSES[loss_name](logits, [target])
-        layers = [payloads.backward_layer(entry) for entry in model.backward_steps(dlogits)]
-        probs = softmax(logits)[0]
-        state.target, state.loss = target, loss_name
-        return BackwardResult(target, loss_name, loss, int(probs.argmax()), probs, layers)
-
-    def step(self, state: SessionState, lr: float, momentum: float = 0.0) -> StepResult:
-        """One SGD step on the last backward's input and target. All or nothing: a step that would make any weight
-        NaN or infinite is refused and the session is left exactly as it was."""
-        x = self._batch(self._require_input(state))
-        if state.target is None:
+    def step(self, state: SessionState, request: StepRequest) -> StepResponse:
+        """One SGD step towards the target, on the gradients of its backward. All or nothing: a step that would make
+        any weight NaN or infinite, or the loss after it infinite, is refused and the session is left as it was."""
+        if request.lr > self.max_learning_rate:
+            raise InvalidRequest(f"learning rate {request.lr:g} is above the limit of {self.max_learning_rate:g}")
+        self._batch(state)  # no input: say so first, whatever else is missing
+        target = request.target if request.target is not None else state.target
+        loss_name = request.loss or state.loss
+        if target is None:
             raise NoBackwardYet("choose a target and run backward before applying an update")
-        loss_fn = LOSSES[state.loss]
-        model = self._model(state.params)
-        logits_before = model.forward(x)
-        loss_before, dlogits = loss_fn(logits_before, [state.target])
-        model.backward(dlogits, input_grad=False)  # a step needs the weights' gradients, not the saliency map
-        factors = self._delta_factors(model, lr, momentum)
-        opt = SGD(lr, momentum=momentum)
-        opt.velocity = {k: v.copy() for k, v in state.velocity.items()}
-        try:
-            updates = opt.step(model)
-        except DivergenceError as e:
-            raise StepRefused(str(e)) from None
-        logits_after = model.forward(x)
-        loss_after, _ = loss_fn(logits_after, [state.target])
-        if not np.isfinite(loss_after):
-            for name, u in updates.items():
-                state.params[name][...] = u.before
-            raise StepRefused(f"after this step the loss is {loss_after} (learning rate {lr:g}); the step was undone: "
-                              "try a smaller learning rate")
-        state.velocity = opt.velocity if momentum else {}
+        with self._held(state) as held:
+            loss_before = self._backward(state, held, target, loss_name)
+            before = softmax(self._forward(state, held))[0]
+            factors = self._delta_factors(held.model, request.lr) if not request.momentum else {}
+            opt = SGD(request.lr, momentum=request.momentum)
+            opt.velocity = dict(state.velocity)
+            try:
+                updates = opt.step_recorded(held.model)
+            except DivergenceError as e:
+                raise StepRefused(str(e)) from None
+            state.changed()
+            loss_after = LOSSES[loss_name](self._forward(state, held), [target])[0]
+            if not np.isfinite(loss_after):
+                for name, u in updates.items():
+                    state.params[name][...] = u.before
+                state.changed()
+                raise StepRefused(f"after this step the loss is {loss_after} (learning rate {request.lr:g}); the "
+                                  "step was undone: try a smaller learning rate")
+            after = payloads.forward_pass(held.model)
+            layers = [
+                payloads.update_layer(entry, {k: updates[f"{entry.name}.{k}"] for k in layer.params},
+                                      {k: factors[f"{entry.name}.{k}"] for k in layer.params
+                                       if f"{entry.name}.{k}" in factors})
+                for entry, layer in zip(held.model.trace, held.model.layers, strict=True) if layer.params
+            ]
+        state.velocity = opt.velocity if request.momentum else {}
         state.steps += 1
         state.loss_history.append(loss_after)
-        layers = []
-        for index, (name, layer) in enumerate(zip(model.names, model.layers, strict=True)):
-            if layer.params:
-                mine = {k: updates[f"{name}.{k}"] for k in layer.params}
-                layers.append(payloads.update_layer(index, name, layer.kind, mine,
-                                                    {k: factors.get(f"{name}.{k}") for k in layer.params}))
-        before, after = softmax(logits_before)[0], softmax(logits_after)[0]
-        return StepResult(lr, momentum, layers, loss_before, loss_after, int(before.argmax()), int(after.argmax()),
-                          before, after, state.steps)
+        state.target, state.loss = target, loss_name
+        return StepResponse(
+            lr=request.lr, momentum=request.momentum, target=target, loss_name=loss_name, steps=state.steps,
+            loss_before=loss_before, loss_after=loss_after, loss_history=list(state.loss_history),
+            prediction_before=int(before.argmax()), prediction=after.prediction,
+            probabilities_before=before.tolist(), probabilities=after.probabilities, layers=layers, forward=after)
 
     @staticmethod
-    def _delta_factors(model: Sequential, lr: float, momentum: float) -> dict[str, Outer]:
+    def _delta_factors(model: Sequential, lr: float) -> dict[str, Outer]:
         """Without momentum a dense layer's Δ = −lr·δ·xᵀ is an outer product, so it travels as its two factors."""
-        if momentum:
-            return {}
         return {
-            f"{entry.name}.W": Outer(entry.delta[0], entry.input[0], -lr)
+            f"{entry.name}.W": Outer(owned(entry.delta[0]), owned(entry.input[0]), -lr)
             for entry in model.trace
             if entry.kind == "Dense" and entry.delta is not None and entry.input is not None
         }
 
-    def layer_params(self, state: SessionState, layer: str) -> dict[str, np.ndarray]:
-        """The session's current weights of one layer: {"W": ..., "b": ...}."""
+    def reset(self, state: SessionState) -> ResetResponse:
+        """Back to the pretrained weights; the current input stays, so the learner can compare."""
+        state.params = {k: v.copy() for k, v in self.initial_params.items()}
+        state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
+        state.changed()
+        forward = None
+        if state.input is not None:
+            with self._held(state) as held:
+                self._forward(state, held)
+                forward = payloads.forward_pass(held.model)
+        return ResetResponse(steps=0, message="the weights are back to the pretrained ones", forward=forward)
+
+    # Reading the session
+
+    def model_info(self) -> ModelResponse:
+        return ModelResponse(
+            spec=self.spec,
+            input_shape=list(self.summary.input_shape),
+            layers=[
+                ModelLayer(index=r.index, name=r.name, kind=r.type, output_shape=list(r.output_shape), params=r.params,
+                           **{k: v for k, v in self.spec["layers"][r.index].items() if k not in ("type", "name")})
+                for r in self.summary
+            ],
+            total_params=self.summary.total_params,
+            class_labels=CLASS_LABELS,
+            losses=list(LOSSES),
+        )
+
+    def layer_params(self, state: SessionState, layer: str) -> ParamsResponse:
+        """The session's current weights of one layer."""
         found = {k.split(".", 1)[1]: v for k, v in state.params.items() if k.split(".", 1)[0] == layer}
         if not found:
             names = sorted({k.split(".", 1)[0] for k in state.params})
             raise UnknownName(f"layer {layer!r} has no weights; the layers with weights are {', '.join(names)}")
-        return found
+        return ParamsResponse(layer=layer, params=found, steps=state.steps)
 
-    # Checks and exports
+    def input_steps(self, state: SessionState) -> InputStepsResponse:
+        if state.input is None:
+            raise NoInputYet("there is no input yet: draw or upload a digit first")
+        return InputStepsResponse(steps=state.preprocess_steps)
 
-    def gradcheck(self, state: SessionState, param: str, samples: int, seed: int) -> dict[str, Any]:
-        if param not in state.params:
-            raise UnknownName(f"no parameter {param!r}; the parameters are {', '.join(state.params)}")
+    def gradcheck(self, state: SessionState, request: GradcheckRequest) -> GradcheckResponse:
+        """The held backward's gradient of sampled weights beside centred finite differences. The differences run on
+        a scratch model sharing the session's weights (each perturbed and restored exactly), so the warm pass stays."""
+        if request.param not in state.params:
+            raise UnknownName(f"no parameter {request.param!r}; the parameters are {', '.join(state.params)}")
         if state.target is None:
             raise NoBackwardYet("choose a target and run backward before checking its gradient")
-        x = self._batch(self._require_input(state))
-        model = self._model(state.params)
-        loss_fn = LOSSES[state.loss]
-        entries = check_model(model, x, loss_fn, [state.target], param, samples, np.random.default_rng(seed))
-        loss = loss_fn(model.forward(x), [state.target])[0]
-        return {
-            "param": param,
-            "entries": [{"index": list(e.index), "analytic": e.analytic, "numerical": e.numerical,
-                         "absolute_error": e.absolute_error, "relative_error": e.relative_error} for e in entries],
-            "relative_error": overall_relative_error(entries),
-            "max_absolute_error": max(e.absolute_error for e in entries),
-            "resolution": finite_difference_resolution(loss),
-        }
+        target, loss_fn = state.target, LOSSES[state.loss]
+        with self._held(state) as held:
+            loss = self._backward(state, held, target, state.loss)
+            analytic = held.model.named_grads()[request.param]
+            array = state.params[request.param]
+            rng = np.random.default_rng(request.seed)
+            flat = np.sort(rng.choice(array.size, size=min(request.samples, array.size), replace=False))
+            indices = [tuple(int(i) for i in np.unravel_index(k, array.shape)) for k in flat]
+            scratch, x = self._bind(self._scratch(), state.params), self._batch(state)
+            numerical = numerical_gradient(lambda: loss_fn(scratch.forward(x), [target])[0], array, indices)
+            entries = [GradCheckEntry(idx, float(analytic[idx]), float(numerical[idx]),
+                                      float(abs(analytic[idx] - numerical[idx])),
+                                      relative_error(analytic[idx], numerical[idx])) for idx in indices]
+        return GradcheckResponse(
+            param=request.param,
+            entries=[GradcheckEntry(index=list(e.index), analytic=e.analytic, numerical=e.numerical,
+                                    absolute_error=e.absolute_error, relative_error=e.relative_error) for e in entries],
+            relative_error=overall_relative_error(entries),
+            max_absolute_error=max(e.absolute_error for e in entries),
+            resolution=finite_difference_resolution(loss),
+        )
+
+    def _scratch(self) -> Sequential:
+        """This thread's model for passes that must not disturb a warm pass (finite differences)."""
+        model: Sequential | None = getattr(self._local, "model", None)
+        if model is None:
+            model = self._local.model = self._new_model()
+        return model
 
     def export(self, state: SessionState) -> bytes:
-        """The session's current tensors, float64, as an .npz: input, every layer's output (and δ and gradients
-        after a backward), and the weights."""
+        """The session's current tensors, float64, as an .npz: the weights, and with an input every layer's input and
+        output (and δ and gradients after a backward), from the warm pass."""
         arrays: dict[str, np.ndarray] = {f"param/{k}": v for k, v in state.params.items()}
-        if state.input is not None:
-            model = self._model(state.params)
-            x = self._batch(state.input)
-            logits = model.forward(x)
-            if state.target is not None:
-                model.backward(LOSSES[state.loss](logits, [state.target])[1])
-            arrays["input"] = state.input
-            for entry in model.trace:
-                for key, value in entry.arrays().items():
-                    per_example = key in ("input", "output", "delta", "grad_input") or key.startswith("extra.")
-                    arrays[f"{entry.index:02d}_{entry.name}/{key}"] = value[0] if per_example else value
         buf = io.BytesIO()
-        np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
+        with self._held(state) as held:  # the trace's arrays are the model's buffers: written out before it goes back
+            if state.input is not None:
+                if state.target is not None:
+                    self._backward(state, held, state.target, state.loss)
+                else:
+                    self._forward(state, held)
+                arrays["input"] = state.input
+                for entry in held.model.trace:
+                    for key, value in entry.arrays().items():
+                        per_example = key in ("input", "output", "delta", "grad_input") or key.startswith("extra.")
+                        arrays[f"{entry.index:02d}_{entry.name}/{key}"] = value[0] if per_example else value
+            np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
         return buf.getvalue()

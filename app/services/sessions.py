@@ -13,7 +13,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -28,15 +28,22 @@ class SessionState:
     input: np.ndarray | None = None  # the preprocessed 28×28 image of the last forward
     preprocess_steps: dict[str, np.ndarray] = field(default_factory=dict)
     target: int | None = None  # the label of the last backward
-    loss: str = "cross_entropy"
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy"
     steps: int = 0  # SGD steps applied since the last reset
     loss_history: list[float] = field(default_factory=list)  # the loss on this input after each step
+    # A new random number at every change of the weights or the input: a warm pass (app.services.warm) is valid for
+    # one version only. Random, not a count, so that a session made again under the same id, or changed by another
+    # process, never meets a stale pass that happens to carry its number.
+    version: int = 0
+
+    def changed(self) -> None:
+        self.version = secrets.randbits(62)
     last_used: float = field(default_factory=time.monotonic)
 
     def to_bytes(self) -> bytes:
         """An .npz holding the arrays and a JSON header with the rest; no pickle."""
         header = {"id": self.id, "target": self.target, "loss": self.loss, "steps": self.steps,
-                  "loss_history": self.loss_history}
+                  "loss_history": self.loss_history, "version": self.version}
         arrays = {f"param/{k}": v for k, v in self.params.items()}
         arrays |= {f"velocity/{k}": v for k, v in self.velocity.items()}
         arrays |= {f"step/{k}": v for k, v in self.preprocess_steps.items()}
@@ -57,7 +64,7 @@ class SessionState:
 
         return cls(id=header["id"], params=group("param/"), velocity=group("velocity/"), input=arrays.get("input"),
                    preprocess_steps=group("step/"), target=header["target"], loss=header["loss"],
-                   steps=header["steps"], loss_history=list(header["loss_history"]))
+                   steps=header["steps"], loss_history=list(header["loss_history"]), version=header["version"])
 
 
 class SessionStore(Protocol):

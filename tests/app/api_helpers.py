@@ -11,7 +11,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.encoding import decode_json
+from tests.app.wire import decode_json
 
 MakeClient = Callable[..., TestClient]
 Samples = tuple[np.ndarray, np.ndarray]

@@ -4,7 +4,6 @@ and sockets the REST API and WS /ws tests start from."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from starlette.testclient import WebSocketTestSession
 
-from app.config import Settings
+from app.config import load_settings
 from app.main import create_app
 from cnn.pretrained import load_samples
 from tests.app.api_helpers import post_png
@@ -33,7 +32,7 @@ def make_client() -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(dataclasses.replace(Settings(), **overrides)))
+        client = TestClient(create_app(load_settings(**overrides)))
         client.__enter__()  # runs the lifespan: loads the model
         clients.append(client)
         return client

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from app.encoding import decode_json
 from app.main import create_app
 from app.services.network import NetworkService
 from tests.app.api_helpers import (
@@ -30,9 +29,11 @@ from tests.app.api_helpers import (
     MakeClient,
     assert_error,
     layers_by_name,
+    outputs,
     post_png,
     softmax,
 )
+from tests.app.wire import decode_json
 
 # Pages, health, model, docs
 
@@ -136,7 +137,13 @@ def test_reset_returns_to_the_pretrained_weights(client: TestClient, forwarded: 
     assert post_png(client, seven).json()["prediction"] == 3  # trained away
     r = client.post("/api/reset")
     assert r.status_code == 200
-    assert r.json() == {"steps": 0, "message": "the weights are back to the pretrained ones"}
+    body = r.json()
+    assert (body["steps"], body["message"]) == (0, "the weights are back to the pretrained ones")
+    # It answers with the held input's forward on the pretrained weights: the page need not send the input again.
+    assert body["forward"]["probabilities"] == forwarded["probabilities"]  # bit for bit
+    assert outputs(body["forward"]).keys() == outputs(forwarded).keys()
+    for name, out in outputs(body["forward"]).items():
+        np.testing.assert_array_equal(out, outputs(forwarded)[name])
     # The input stays: backward works at once, on the pretrained weights
     b = client.post("/api/backward", json={"target": 3}).json()
     np.testing.assert_allclose(b["probabilities"], forwarded["probabilities"], rtol=1e-12, atol=1e-300)

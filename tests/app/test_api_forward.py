@@ -19,7 +19,6 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.encoding import decode_json
 from tests.app.api_helpers import (
     KINDS,
     NAMES,
@@ -36,6 +35,7 @@ from tests.app.api_helpers import (
     softmax,
 )
 from tests.app.conftest import data_url, png_bytes
+from tests.app.wire import decode_json
 
 # Forward
 

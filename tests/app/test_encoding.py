@@ -1,4 +1,5 @@
-"""Arrays on the wire (app.encoding): JSON with base64 and binary WebSocket frames both give back what was sent.
+"""Arrays on the wire (app.encoding, through the API's array types in app.schemas): JSON with base64 and binary
+WebSocket frames both give back what was sent.
 
 The wire carries float32 (any float dtype arrives as float32), uint8 for small non-negative integers and bools,
 int32 for other integers, all little-endian, whatever the byte order of the array sent.
@@ -13,10 +14,32 @@ from typing import Any
 
 import numpy as np
 import pytest
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 
-from app.encoding import Outer, decode_frame, decode_json, encode_frame, encode_json
+from app.encoding import Frame, Outer, from_json, wire_form
+from app.schemas import BackwardLayer, WireMatrix
+from tests.app.wire import decode_frame, decode_json
 
 RNG = np.random.default_rng(0)
+
+
+class One(BaseModel):
+    """Any array field of the API serialises like this one."""
+
+    a: WireMatrix
+
+
+def encode_json(a: np.ndarray | Outer) -> dict[str, Any]:
+    return One(a=a).model_dump(mode="json")["a"]  # type: ignore[no-any-return]
+
+
+def encode_frame(message: dict[str, Any]) -> bytes:
+    """A frame whose header holds `message`: its arrays placed in the payload, its other values as they are."""
+    frame = Frame()
+    header = {k: One(a=v).model_dump(mode="json", context={"frame": frame})["a"] if isinstance(v, np.ndarray | Outer)
+              else v for k, v in message.items()}
+    return frame.to_bytes(header)
 
 # (array sent, dtype that arrives)
 CASES: list[tuple[np.ndarray, str]] = [
@@ -133,31 +156,55 @@ def test_an_outer_product_travels_as_its_factors_and_decodes_to_scale_u_vt() -> 
     np.testing.assert_allclose(product.dense(), -0.01 * np.outer(u, v), rtol=1e-15)
 
 
-def test_nested_dicts_and_lists_keep_their_structure_and_plain_values() -> None:
-    message: dict[str, Any] = {
-        "phase": "backward",
-        "index": np.int64(3),
-        "loss": np.float64(0.25),
-        "ok": True,
-        "none": None,
-        "layers": [{"delta": np.ones((2, 2)), "grads": {"W": np.eye(3), "b": np.zeros(3)}}, {"routing": None}],
-        "pair": (np.arange(3, dtype=np.uint8), "text"),
-    }
-    for decoded in (decode_json(json.loads(json.dumps(encode_json(message)))), decode_frame(encode_frame(message))):
-        assert decoded["phase"] == "backward" and decoded["index"] == 3 and decoded["loss"] == 0.25
-        assert type(decoded["index"]) is int and type(decoded["loss"]) is float
-        assert decoded["ok"] is True and decoded["none"] is None
-        np.testing.assert_array_equal(decoded["layers"][0]["delta"], np.ones((2, 2)))
-        np.testing.assert_array_equal(decoded["layers"][0]["grads"]["W"], np.eye(3))
-        np.testing.assert_array_equal(decoded["layers"][0]["grads"]["b"], np.zeros(3))
-        assert decoded["layers"][1] == {"routing": None}
-        np.testing.assert_array_equal(decoded["pair"][0], np.arange(3))
-        assert decoded["pair"][1] == "text"
+def test_a_layer_model_keeps_its_structure_and_plain_values_in_json_and_in_a_frame() -> None:
+    layer = BackwardLayer(index=3, name="conv2", kind="Conv2D", delta_of="net", delta=np.ones((2, 2)),
+                          grads={"W": np.eye(3), "b": np.zeros(3)}, routing=np.arange(3, dtype=np.int64))
+    frame = Frame()
+    header = layer.model_dump(mode="json", context={"frame": frame})
+    for decoded in (decode_json(json.loads(layer.model_dump_json())), decode_frame(frame.to_bytes(header))):
+        assert decoded["phase"] == "backward" and decoded["index"] == 3 and decoded["delta_of"] == "net"
+        assert decoded["grad_input"] is None
+        np.testing.assert_array_equal(decoded["delta"], np.ones((2, 2)))
+        np.testing.assert_array_equal(decoded["grads"]["W"], np.eye(3))
+        np.testing.assert_array_equal(decoded["grads"]["b"], np.zeros(3))
+        assert decoded["routing"].dtype == np.uint8
+        np.testing.assert_array_equal(decoded["routing"], np.arange(3))
+
+
+@pytest.mark.parametrize(("values", "dtype"), [([255], "uint8"), ([0, 255], "uint8"), ([256], "int32"),
+                                               ([-1], "int32"), ([-1, 255], "int32")], ids=str)
+def test_integers_take_the_smallest_wire_type_that_holds_them(values: list[int], dtype: str) -> None:
+    sent = np.array(values, dtype=np.int64)
+    wire = encode_json(sent)
+    assert wire["dtype"] == dtype
+    np.testing.assert_array_equal(decode_json(wire), sent)
+    np.testing.assert_array_equal(decode_frame(encode_frame({"a": sent}))["a"], sent)
+
+
+@pytest.mark.parametrize(("sent", "words"), [
+    ({"shape": [2], "dtype": "float32"}, "an array is"),
+    ({"shape": [2, -1], "dtype": "float32", "data": ""}, "whole numbers"),
+    ({"shape": [2], "dtype": "float64", "data": ""}, "dtype must be one of float32, uint8, int32"),
+    ({"shape": [3], "dtype": "float32", "data": "AAAAAAAAAAA="}, "holds 8 bytes; shape [3] of float32 needs 12"),
+    ({"shape": [1], "dtype": "uint8", "data": "not base64!"}, "not valid base64"),
+    ({"shape": [2048, 2048], "dtype": "uint8", "data": ""}, "4,194,304 values"),
+], ids=["no data", "negative axis", "float64", "short data", "bad base64", "too many values"])
+def test_an_array_a_client_sends_is_checked_and_refused_in_plain_words(sent: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValueError) as info:
+        from_json(sent)
+    assert words in str(info.value)
+
+
+def test_an_array_a_client_sends_arrives_as_sent() -> None:
+    a = RNG.standard_normal((28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(from_json(encode_json(a)), a)
 
 
 def test_arrays_that_cannot_be_sent_are_refused_by_name() -> None:
     for bad in (np.array([1 + 2j]), np.array(["a"]), np.array([object()])):
         with pytest.raises(TypeError, match="cannot send arrays of"):
+            wire_form(bad)
+        with pytest.raises(PydanticSerializationError, match="cannot send arrays of"):
             encode_json(bad)
 
 
@@ -215,7 +262,7 @@ def test_float32_arrays_are_4_byte_aligned_in_the_frame_itself(extra: str) -> No
 
 
 def test_a_frame_without_arrays_is_just_its_header() -> None:
-    frame = encode_frame({"type": "done", "loss": 0.5})
+    frame = Frame().to_bytes({"type": "done", "loss": 0.5})
     (length,) = struct.unpack_from("<I", frame)
     assert len(frame) == 4 + length
     assert decode_frame(frame) == {"type": "done", "loss": 0.5}

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFile
 
-from app.services import preprocess as geometry
+from app.errors import AppError
+from app.services import geometry
 from app.services.images import (
     ACCEPTED_FORMATS,
     EmptyImageError,
-    ImageError,
     ImageLimits,
     Preprocessed,
     decode_data_url,
@@ -66,11 +66,12 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
-def raises(code: str, status: int, *words: str) -> Callable[[Callable[[], object]], ImageError]:
-    """A checker: run the call, expect an ImageError with this code and status whose message holds every word."""
+def raises(code: str, status: int, *words: str) -> Callable[[Callable[[], object]], AppError]:
+    """A checker: run the call, expect an AppError (an ImageError, or the one TooLarge) with this code and status
+    whose message holds every word."""
 
-    def check(call: Callable[[], object]) -> ImageError:
-        with pytest.raises(ImageError) as info:
+    def check(call: Callable[[], object]) -> AppError:
+        with pytest.raises(AppError) as info:
             call()
         error = info.value
         assert (error.code, error.status_code) == (code, status), error

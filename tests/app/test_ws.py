@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from starlette.testclient import WebSocketTestSession
 
-from app.encoding import decode_frame, decode_json
 from tests.app.conftest import data_url
+from tests.app.wire import decode_frame, decode_json
 from tests.app.ws_helpers import (
     PASSES,
     WEIGHTED,
@@ -63,10 +63,10 @@ def test_forward_run_sends_start_every_layer_in_order_then_the_rest_apis_predict
     # Arrays travel in binary frames, the rest as JSON text.
     assert all(f.get("bytes") is not None for f in frames[:-1]) and frames[-1].get("bytes") is None
 
-    assert done["phase"] == "forward"
-    assert done["prediction"] == rest_body["prediction"] == int(np.argmax(done["probabilities"]))
-    assert sum(done["probabilities"]) == pytest.approx(1.0, abs=1e-9)
-    np.testing.assert_allclose(done["probabilities"], rest_body["probabilities"], rtol=0, atol=1e-12)
+    assert done == {"type": "done", "phase": "forward"}
+    assert start["prediction"] == rest_body["prediction"] == int(np.argmax(start["probabilities"]))
+    assert sum(start["probabilities"]) == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose(start["probabilities"], rest_body["probabilities"], rtol=0, atol=1e-12)
     assert_nothing_pending(ws)
 
 
@@ -86,7 +86,7 @@ def test_forward_step_sends_start_and_one_layer_then_one_per_next_and_the_rest_o
     rest = [receive(ws) for _ in range(9)]
     assert [m["type"] for m in rest] == ["layer"] * 8 + ["done"]
     assert [m["index"] for m in rest[:-1]] == list(range(4, 12))
-    assert rest[-1]["phase"] == "forward" and len(rest[-1]["probabilities"]) == 10
+    assert rest[-1] == {"type": "done", "phase": "forward"} and len(start["probabilities"]) == 10
 
     assert_nothing_pending(ws)
     send(ws, "run")
@@ -98,20 +98,21 @@ def test_forward_step_sends_start_and_one_layer_then_one_per_next_and_the_rest_o
 def test_the_last_next_brings_the_last_layer_and_done_and_the_results_match_mode_run(
     ws: WebSocketTestSession, seven: bytes
 ) -> None:
-    _, stepped, stepped_done = step_pass(ws, "forward", image=data_url(seven))
+    stepped_start, stepped, stepped_done = step_pass(ws, "forward", image=data_url(seven))
     assert [m["index"] for m in stepped] == list(range(12))
     assert_nothing_pending(ws)
-    _, ran, ran_done = run_pass(ws, "forward", image=data_url(seven))
+    ran_start, ran, ran_done = run_pass(ws, "forward", image=data_url(seven))
     for a, b in zip(stepped, ran, strict=True):
         np.testing.assert_array_equal(a["output"], b["output"])
     assert stepped_done == ran_done
+    assert stepped_start["probabilities"] == ran_start["probabilities"]
 
 
 def test_next_or_run_before_any_pass_is_refused_in_plain_words(ws: WebSocketTestSession, seven: bytes) -> None:
     for cmd in ("next", "run"):
         send(ws, cmd)
         expect_error(ws, "nothing_pending", cmd, "forward")
-    assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
+    assert run_pass(ws, "forward", image=data_url(seven))[0]["phase"] == "forward"
 
 
 # ----------------------------------------------------------------------------------------------------- backward
@@ -143,14 +144,14 @@ def test_backward_goes_from_the_last_layer_to_the_first_as_the_rest_api_does(
         assert set(layer["grads"]) == set(reference["grads"]) == ({"W", "b"} if row["params"] else set())
         for key, grad in layer["grads"].items():
             np.testing.assert_allclose(grad, decode_json(reference["grads"][key]), rtol=1e-6, atol=1e-12)
-        assert ("routing" in layer) == (row["kind"] == "MaxPool2D") == ("routing" in reference)
-        assert ("grad_input" in layer) == (layer["index"] == 0)
+        assert (layer["routing"] is not None) == (row["kind"] == "MaxPool2D") == (reference["routing"] is not None)
+        assert (layer["grad_input"] is not None) == (layer["index"] == 0)
     assert layers[-1]["grad_input"].shape == (1, 28, 28)
     np.testing.assert_array_equal(layers[-1]["grad_input"], decode_json(rest_layers[0]["grad_input"]))
 
-    assert done["phase"] == "backward" and done["loss"] > 0
-    assert done["loss"] == pytest.approx(rest_body["loss"], rel=1e-12)
-    assert done["prediction"] == rest_body["prediction"]
+    assert done["phase"] == "backward" and start["loss"] > 0
+    assert start["loss"] == pytest.approx(rest_body["loss"], rel=1e-12)
+    assert start["prediction"] == rest_body["prediction"]
     assert_nothing_pending(ws)
 
 
@@ -158,7 +159,7 @@ def test_backward_before_any_forward_is_refused_then_works_after_one(ws: WebSock
     send(ws, "backward", target=3)
     expect_error(ws, "no_forward_yet", "forward")
     run_pass(ws, "forward", image=data_url(seven))
-    assert run_pass(ws, "backward", target=3)[2]["phase"] == "backward"
+    assert run_pass(ws, "backward", target=3)[0]["phase"] == "backward"
 
 
 @pytest.mark.parametrize(
@@ -173,7 +174,7 @@ def test_a_bad_backward_is_refused_naming_the_field_and_the_socket_keeps_working
     send(ws, "backward", **fields)
     expect_error(ws, "invalid_request", named)
     start, layers, done = run_pass(ws, "backward", target=3, loss="mse")
-    assert start["loss_name"] == "mse" and len(layers) == 12 and done["loss"] > 0
+    assert start["loss_name"] == "mse" and len(layers) == 12 and start["loss"] > 0
 
 
 # ------------------------------------------------------------------------------------------------------- update
@@ -184,7 +185,7 @@ def test_step_updates_the_five_layers_with_weights_in_order_and_lowers_the_loss(
     ws: WebSocketTestSession, seven: bytes, mode: str
 ) -> None:
     run_pass(ws, "forward", image=data_url(seven))
-    backward_done = run_pass(ws, "backward", target=3)[2]
+    backward_start = run_pass(ws, "backward", target=3)[0]
     start, layers, done = PASSES[mode](ws, "step", lr=0.01)
 
     assert (start["phase"], start["layers"], start["lr"], start["momentum"]) == ("update", 5, 0.01, 0.0)
@@ -193,12 +194,12 @@ def test_step_updates_the_five_layers_with_weights_in_order_and_lowers_the_loss(
         assert layer["phase"] == "update" and set(layer["params"]) == {"W", "b"}
         for entry in layer["params"].values():
             assert entry["delta"].shape == tuple(entry["shape"])
-            if "before" in entry:
+            if entry["before"] is not None:
                 np.testing.assert_allclose(entry["after"] - entry["before"], entry["delta"], atol=1e-6)
-    assert done["phase"] == "update" and done["steps"] == 1
-    assert done["loss_before"] == pytest.approx(backward_done["loss"], rel=1e-12)
-    assert done["loss_after"] < done["loss_before"]
-    assert done["loss_history"] == [done["loss_after"]]
+    assert done["phase"] == "update" and start["steps"] == 1
+    assert start["loss_before"] == pytest.approx(backward_start["loss"], rel=1e-12)
+    assert start["loss_after"] < start["loss_before"]
+    assert start["loss_history"] == [start["loss_after"]]
     assert_nothing_pending(ws)
 
 
@@ -209,7 +210,7 @@ def test_step_before_forward_or_backward_is_refused_then_works(ws: WebSocketTest
     send(ws, "step", lr=0.01)
     expect_error(ws, "no_backward_yet", "backward")
     run_pass(ws, "backward", target=3)
-    assert run_pass(ws, "step", lr=0.01)[2]["steps"] == 1
+    assert run_pass(ws, "step", lr=0.01)[0]["steps"] == 1
 
 
 @pytest.mark.parametrize(
@@ -225,22 +226,25 @@ def test_a_bad_step_is_refused_and_changes_nothing(
         run_pass(ws, "backward", target=3)
         send(ws, "step", **fields)
         expect_error(ws, "invalid_request", *words)
-        done = run_pass(ws, "step", lr=2.0)[2]  # the limit itself is allowed
-        assert done["steps"] == 1
+        start = run_pass(ws, "step", lr=2.0)[0]  # the limit itself is allowed
+        assert start["steps"] == 1
 
 
 def test_reset_brings_back_the_pretrained_probabilities(ws: WebSocketTestSession, seven: bytes) -> None:
-    pretrained = run_pass(ws, "forward", image=data_url(seven))[2]["probabilities"]
+    pretrained = run_pass(ws, "forward", image=data_url(seven))[0]["probabilities"]
     run_pass(ws, "backward", target=3)
     run_pass(ws, "step", lr=0.1)
-    changed = run_pass(ws, "forward", image=data_url(seven))[2]["probabilities"]
+    changed = run_pass(ws, "forward", image=data_url(seven))[0]["probabilities"]
     assert not np.allclose(changed, pretrained, rtol=0, atol=1e-6)
 
     send(ws, "reset")
-    done = receive(ws)
-    assert (done["type"], done["phase"]) == ("done", "reset") and "pretrained" in done["message"]
+    start, done = receive(ws), receive(ws)
+    assert (start["type"], start["phase"], start["layers"]) == ("start", "reset", 0)
+    assert "pretrained" in start["message"]
+    np.testing.assert_allclose(start["forward"]["probabilities"], pretrained, rtol=0, atol=1e-12)
+    assert (done["type"], done["phase"]) == ("done", "reset")
     assert_nothing_pending(ws)
-    again = run_pass(ws, "forward", image=data_url(seven))[2]["probabilities"]
+    again = run_pass(ws, "forward", image=data_url(seven))[0]["probabilities"]
     np.testing.assert_allclose(again, pretrained, rtol=0, atol=1e-12)
     send(ws, "step", lr=0.01)  # the reset forgot the target as well as the weights
     expect_error(ws, "no_backward_yet")
@@ -269,5 +273,5 @@ def test_a_new_pass_in_mode_run_sends_only_its_own_messages(ws: WebSocketTestSes
     receive(ws), receive(ws)
     start, layers, done = run_pass(ws, "forward", image=data_url(digit_png(2)))
     assert [m["index"] for m in layers] == list(range(12))
-    assert done["prediction"] == run_pass(ws, "forward", image=data_url(digit_png(2)))[2]["prediction"]
+    assert start["prediction"] == run_pass(ws, "forward", image=data_url(digit_png(2)))[0]["prediction"]
     assert_nothing_pending(ws)

@@ -56,7 +56,7 @@ def test_a_binary_frame_from_the_client_gets_an_error_and_the_socket_stays_usabl
     with client.websocket_connect("/ws") as ws:
         ws.send_bytes(json.dumps({"cmd": "forward", "image": data_url(seven)}).encode())
         expect_error(ws, "invalid_json", "text")
-        assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
+        assert run_pass(ws, "forward", image=data_url(seven))[0]["phase"] == "forward"
 
 
 def test_json_nested_deeper_than_the_parser_allows_gets_an_error_and_the_socket_stays_usable(
@@ -67,7 +67,7 @@ def test_json_nested_deeper_than_the_parser_allows_gets_an_error_and_the_socket_
     with client.websocket_connect("/ws") as ws:
         ws.send_text("[" * 100_000 + "]" * 100_000)
         expect_error(ws, "invalid_json", "JSON")
-        assert run_pass(ws, "forward", image=data_url(seven))[2]["phase"] == "forward"
+        assert run_pass(ws, "forward", image=data_url(seven))[0]["phase"] == "forward"
 
 
 # --------------------------------------------------------------------------------------- sessions and dropouts
@@ -87,8 +87,8 @@ def test_a_client_that_drops_mid_pass_leaves_its_session_consistent(client: Test
     assert (state.target, state.loss, state.steps) == (2, "cross_entropy", 0)
 
     with client.websocket_connect("/ws") as ws:  # same cookie: same session, the backward's target is there
-        done = run_pass(ws, "step", lr=0.01)[2]
-        assert done["steps"] == 1 and done["loss_after"] < done["loss_before"]
+        start = run_pass(ws, "step", lr=0.01)[0]
+        assert start["steps"] == 1 and start["loss_after"] < start["loss_before"]
     step = client.post("/api/step", json={"lr": 0.01})
     assert step.status_code == 200 and step.json()["steps"] == 2
 
@@ -97,7 +97,7 @@ def test_rest_and_websocket_share_the_session_of_one_cookie_and_tab(client: Test
     client.post("/api/reset")
     with client.websocket_connect("/ws") as ws:
         run_pass(ws, "forward", image=data_url(seven))
-        ws_loss = run_pass(ws, "backward", target=4)[2]["loss"]
+        ws_loss = run_pass(ws, "backward", target=4)[0]["loss"]
     backward = client.post("/api/backward", json={"target": 4})
     assert backward.status_code == 200, backward.text
     assert backward.json()["loss"] == pytest.approx(ws_loss, rel=1e-12)
@@ -110,7 +110,7 @@ def test_rest_and_websocket_share_the_session_of_one_cookie_and_tab(client: Test
 
     assert client.post("/api/forward?tab=tabB", **upload(seven)).status_code == 200
     with client.websocket_connect("/ws?tab=tabB") as ws:
-        assert run_pass(ws, "backward", target=4)[2]["loss"] == pytest.approx(ws_loss, rel=1e-12)
+        assert run_pass(ws, "backward", target=4)[0]["loss"] == pytest.approx(ws_loss, rel=1e-12)
 
 
 def test_without_a_cookie_each_socket_has_a_session_of_its_own(client: TestClient, seven: bytes) -> None:

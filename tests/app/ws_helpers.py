@@ -9,7 +9,7 @@ from typing import Any
 from PIL import Image
 from starlette.testclient import WebSocketTestSession
 
-from app.encoding import decode_frame
+from tests.app.wire import decode_frame
 
 Message = dict[str, Any]
 WEIGHTED = [(0, "conv1", "Conv2D"), (3, "conv2", "Conv2D"), (7, "dense1", "Dense"), (9, "dense2", "Dense"),
