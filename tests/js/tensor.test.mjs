@@ -1,0 +1,68 @@
+// static/js/lib/tensor.js against numpy (fixtures.py tensor_fixtures): arrays decoded from the wire's base64 and from
+// a binary frame at every byte offset, aligned or not, in each wire dtype; flat and multi-indices; argmax; outer.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  absMax, argmax, argmaxAbs, at, extent, fromBase64, fromBuffer, outer, ravel, size, sum, unravel,
+} from '../../static/js/lib/tensor.js';
+import { assertClose, loadFixtures } from './helpers.mjs';
+
+const fx = loadFixtures('tensor');
+const CTORS = { float32: Float32Array, uint8: Uint8Array, int32: Int32Array };
+
+test('fromBase64 gives the values numpy encoded, in the wire dtype\'s own typed array', () => {
+  for (const a of fx.base64) {
+    const t = fromBase64(a.data, a.dtype, a.shape);
+    assert.ok(t.data instanceof CTORS[a.dtype], `${a.dtype}: a ${CTORS[a.dtype].name}`);
+    assert.deepEqual(t.shape, a.shape);
+    assert.deepEqual(Array.from(t.data), Array.from(a.values.data), a.dtype);
+  }
+  assert.throws(() => fromBase64('AAAA', 'float64', [1]), /unknown dtype float64/);
+});
+
+test('fromBuffer decodes an array at any byte offset, 4-byte aligned or not, viewing only its own bytes', () => {
+  for (const b of fx.buffers) {
+    const bytes = Buffer.from(b.buffer, 'base64');
+    const buffer = new Uint8Array(bytes).buffer; // a fresh ArrayBuffer, offset 0, like a WebSocket frame's
+    const t = fromBuffer(buffer, b.offset, b.nbytes, b.dtype, b.shape);
+    const what = `${b.dtype} at byte ${b.offset}`;
+    assert.ok(t.data instanceof CTORS[b.dtype], `${what}: a ${CTORS[b.dtype].name}`);
+    assert.equal(t.data.length, size(b.shape), what);
+    assert.deepEqual(Array.from(t.data), Array.from(fx.values[b.dtype].data), what);
+    if (b.offset % CTORS[b.dtype].BYTES_PER_ELEMENT === 0) {
+      assert.equal(t.data.buffer, buffer, `${what}: aligned, so a view of the frame, not a copy`);
+    }
+  }
+  assert.throws(() => fromBuffer(new ArrayBuffer(8), 0, 8, 'float64', [1]), /unknown dtype float64/);
+});
+
+test('ravel and unravel are numpy\'s C-order flat and multi-indices, and inverse to each other', () => {
+  for (const { shape, flat, multi } of fx.indices) {
+    flat.forEach((k, n) => {
+      assert.deepEqual(unravel(k, shape), multi[n], `unravel(${k}, [${shape}])`);
+      assert.equal(ravel(multi[n], shape), k, `ravel([${multi[n]}], [${shape}])`);
+    });
+    const t = { shape, data: Float64Array.from({ length: size(shape) }, (_, k) => k) };
+    assert.equal(at(t, multi[0]), flat[0]);
+  }
+});
+
+test('argmax and argmaxAbs take the first of tied maxima as numpy does; sum, extent, absMax', () => {
+  const a = fx.argmax;
+  assert.equal(argmax(a.data.data), a.argmax);
+  assert.equal(argmaxAbs(a.data.data), a.argmax_abs);
+  assert.equal(sum(a.data.data), a.sum);
+  assert.deepEqual(extent(a.data.data), [a.min, a.max]);
+  assert.equal(absMax(a.data.data), Math.max(-a.min, a.max));
+  assert.deepEqual([extent([]), absMax([])], [[0, 0], 0]);
+});
+
+test('outer is scale · u vᵀ, (K, D), and keeps its factors', () => {
+  const { u, v, scale, expected } = fx.outer;
+  const o = outer(u, v, scale);
+  assert.deepEqual(o.shape, expected.shape);
+  assertClose(o.data, expected.data, { rtol: 1e-15, what: 'outer' }); // (s·u)·v against s·(u·v): an ulp
+  assert.deepEqual(o.outer, { u, v, scale });
+});
