@@ -21,7 +21,9 @@ const model = page.model;
 const $ = (id) => document.getElementById(id);
 
 const api = createApi();
-const store = createStore(initialState(model));
+/** The page's state. Exported so that the browser tests can read what the page holds: import() of this module's URL
+ * gives this same instance. */
+export const store = createStore(initialState(model));
 watchTiming(store);
 
 let actions = null;

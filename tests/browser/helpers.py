@@ -146,3 +146,20 @@ def prediction(page: Page) -> int | None:
     """The digit the page shows as its prediction, None when it shows none."""
     value = page.get_by_test_id("prediction").get_attribute("data-value")
     return int(value) if value else None
+
+
+def page_state(page: Page, select: str) -> Any:
+    """`select` (JS, a function of the page's state: (s) => ...) applied to the page's store (static/js/state.js),
+    read through main.js's export: the same module instance as the page's, so the state the page holds now."""
+    return page.evaluate(
+        f"""async () => {{ const {{ store }} = await import(document.querySelector('script[type=module]').src);
+                          return ({select})(store.get()); }}""")
+
+
+def wire_array(a: dict[str, Any]) -> Any:
+    """A wire array ({"shape", "dtype", "data": base64}) as numpy."""
+    import base64
+
+    import numpy as np
+
+    return np.frombuffer(base64.b64decode(a["data"]), dtype=np.dtype(a["dtype"]).newbyteorder("<")).reshape(a["shape"])
