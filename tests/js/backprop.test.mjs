@@ -29,7 +29,8 @@ for (const [net, pass] of Object.entries(nets)) {
         const [K, D] = l.W.shape;
         const cells = Array.from({ length: D }, (_, i) => denseInputGrad(l.delta, l.W, i));
         assert.ok(cells.every((g) => g.count === K));
-        assertClose(cells.map((g) => g.sum), l.grad_input.data, { rtol: RTOL, what: `${l.name} ∂E/∂x cell by cell` });
+        assertClose(cells.map((g) => g.sum), l.grad_input.data,
+          { rtol: RTOL, what: `${l.name} ∂E/∂x cell by cell` });
       }
     });
 

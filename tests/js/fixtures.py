@@ -3,6 +3,7 @@
     preprocess_fixtures()   drawings as canvas RGBA, and what app.services.images makes of their PNG
     resample_fixtures()     random float32 images and Pillow's resize of them (Lanczos with reducing_gap, BOX)
     engine_fixtures()       two networks' forward and backward passes, layer by layer (cnn)
+    seed_fixtures()         seed 000's worked example: its printed golden numbers, and the engine's ∂E/∂input
     tensor_fixtures()       arrays in the wire's byte forms, at aligned and misaligned offsets, with numpy's answers
 
 Every array goes into the JSON as wire_array(a): {"dtype", "shape", "b64"} with little-endian bytes; tests/js/
@@ -20,8 +21,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from app.services.images import EmptyImageError, ImageLimits, load_grayscale, preprocess
-from cnn import build_model, mean_squared_error, softmax, softmax_cross_entropy
+from cnn import Conv2D, build_model, mean_squared_error, softmax, softmax_cross_entropy
 from cnn.pretrained import load_pretrained, load_samples
+from tests.cnn import seed_example as seed
 
 _DTYPES = {"float64": "<f8", "float32": "<f4", "int32": "<i4", "uint8": "u1"}
 
@@ -222,6 +224,22 @@ def engine_fixtures(seed: int = 0) -> dict[str, Any]:
     }
 
 
+def seed_fixtures() -> dict[str, Any]:
+    """Seed 000's worked example (tests/cnn/seed_example.py): its input, filters, δ and printed numbers, and the
+    ∂E/∂input of the engine's Conv2D on it (the seed prints none)."""
+    layer = Conv2D(3, 2, 3, stride=seed.STRIDE, padding=seed.PADDING)
+    layer.params["W"][...], layer.params["b"][...] = seed.W, seed.BIAS
+    layer.forward(seed.A[None])
+    dx = layer.backward(seed.B[None])
+    assert dx is not None
+    return {
+        "a": wire_array(seed.A), "w": wire_array(seed.W), "bias": wire_array(seed.BIAS), "delta": wire_array(seed.B),
+        "stride": seed.STRIDE, "padding": seed.PADDING, "lr": seed.LEARNING_RATE,
+        "forward_output": wire_array(seed.FORWARD_OUTPUT), "w_after": wire_array(seed.W_AFTER_UPDATE),
+        "bias_after": wire_array(seed.BIAS_AFTER_UPDATE), "grad_input": wire_array(dx[0]),
+    }
+
+
 # ------------------------------------------------------------------------------------------------------ tensors
 
 
@@ -238,7 +256,8 @@ def tensor_fixtures(seed: int = 0) -> dict[str, Any]:
     for dtype, a in arrays.items():
         raw = a.tobytes()
         for offset in range(8):  # every alignment, 4-byte aligned or not
-            buffer = bytes(rng.integers(0, 256, size=offset, dtype=np.uint8)) + raw + b"\xa5\xa5\xa5"
+            junk = rng.integers(0, 256, size=offset + 9, dtype=np.uint8).tobytes()  # 9 after: more than 2 values
+            buffer = junk[:offset] + raw + junk[offset:]
             buffers.append({"dtype": dtype, "shape": list(a.shape), "offset": offset, "nbytes": len(raw),
                             "buffer": base64.b64encode(buffer).decode("ascii")})
     shapes = [[6, 28, 28], [16, 6, 5, 5], [3, 1, 7, 2], [10, 84], [400]]

@@ -30,7 +30,8 @@ export const BOX = { support: 0.5, weight: (x) => (x > -0.5 && x <= 0.5 ? 1 : 0)
  * Resample.c precompute_coeffs: per output pixel the first source pixel, the count, and the normalised weights.
  * in0 and in1 are C floats in Pillow (the box arrives as "(ffff)"), hence the froundings.
  * @param {number} inSize  @param {number} in0  @param {number} in1  @param {number} outSize  @param {Filter} filter
- * @returns {{ksize: number, bounds: Int32Array, kk: Float64Array}} bounds (outSize, 2): xmin, count; kk (outSize, ksize)
+ * @returns {{ksize: number, bounds: Int32Array, kk: Float64Array}}
+ *   bounds (outSize, 2): first source pixel and count; kk (outSize, ksize): the weights
  */
 function coefficients(inSize, in0, in1, outSize, filter) {
   in0 = Math.fround(in0);
@@ -123,9 +124,9 @@ export function resample(src, H, W, outH, outW, filter, box = [0, 0, W, H]) {
 }
 
 /**
- * Reduce.c ImagingReduceNxN_32bpc + ImagingReduceCorners_32bpc: (H, W) -> (⌈H/fy⌉, ⌈W/fx⌉), each output the mean
- * of its fy × fx block; the last column and row average the partial blocks they have. Pillow adds the pixels of a
- * 2×2 (or 2×1) group in float before adding the group to a double sum: kept, for the last bit.
+ * Reduce.c ImagingReduceNxN_32bpc + ImagingReduceCorners_32bpc: (H, W) -> (⌈H/fy⌉, ⌈W/fx⌉), each output the
+ * mean of its fy × fx block; the last column and row average the partial blocks they have. Pillow adds the pixels
+ * of a 2×2 (or 2×1) group in float before adding the group to a double sum: kept, for the last bit.
  * @param {Float32Array} src (H, W)  @returns {Float32Array} (⌈H/fy⌉, ⌈W/fx⌉)
  */
 export function reduce(src, H, W, fy, fx) {
