@@ -4,9 +4,10 @@
 
 It starts its own server (uvicorn app.main:app on a free port of 127.0.0.1, as benchmarks.server does) and Debian's
 Chromium (CNN_TEST_CHROMIUM, default /usr/bin/chromium) through Playwright, opens the page, and reads the
-performance measures the page records itself (static/js/actions.js):
-  * stroke-to-forward: from the pointer leaving the pad ('stroke-end') to the new forward's plots painted. Each
-    sample clears the pad, draws a one-stroke digit with the mouse and waits for its measure.
+performance measures the page records itself (static/js/timing.js, which follows the page's store):
+  * stroke-to-forward: from the pointer leaving the pad ('stroke-end') to the new forward's plots painted: the page
+    preprocesses the drawing itself, sends its 28×28 input and paints the answer. Each sample clears the pad, draws a
+    one-stroke digit with the mouse and waits for its measure.
   * backward-run: from "Run to the end" ('backward-start') to all twelve layers' backward plots painted (those on
     screen; the others are painted later in idle time, by design). Each sample presses Forward, waits for the
     forward, then presses Run to the end.
