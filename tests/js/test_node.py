@@ -30,8 +30,8 @@ TIMEOUT_SECONDS = 300  # the machine may be small and shared; node itself takes 
 def run_node(test_file: Path, fixture_dir: Path) -> str:
     """`node --test test_file` with CNN_JS_FIXTURES=fixture_dir; node's report, or a failed test carrying it."""
     if NODE is None:
-        pytest.fail("node is not installed, and the page's JavaScript helpers are tested with it: install Node.js ≥ 20 "
-                    "(Debian: apt-get install nodejs) or point CNN_TEST_NODE at a node binary.")
+        pytest.fail("node is not installed, and the page's JavaScript helpers are tested with it: install Node.js "
+                    "≥ 18.15 (Debian: apt-get install nodejs) or point CNN_TEST_NODE at a node binary.")
     result = subprocess.run(
         [NODE, "--test", "--test-reporter=spec", str(test_file)],
         env={**os.environ, "CNN_JS_FIXTURES": str(fixture_dir)},
