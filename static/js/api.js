@@ -84,7 +84,7 @@ async function errorOf(res) {
 export function createApi() {
   const tab = tabId();
   const headers = { 'X-Tab-Id': tab };
-  let live = null; // the open pass: {ws, closed, queue}
+  let live = null; // the open pass: {ws, closed, queue: commands before the socket opens, inbox: messages this frame}
 
   async function request(method, path, body) {
     let res;
