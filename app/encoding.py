@@ -47,9 +47,12 @@ def wire_form(a: np.ndarray) -> np.ndarray:
 
     (np.asarray with order="C" keeps 0-d arrays 0-d; np.ascontiguousarray would make them 1-d.)
     """
-    if np.issubdtype(a.dtype, np.floating):
+    kind = a.dtype.kind
+    if kind == "f":
+        if a.dtype == WIRE_FLOAT and a.flags.c_contiguous:
+            return a  # already in wire form: most arrays, the second time they pass here
         return np.asarray(a, dtype=WIRE_FLOAT, order="C")
-    if np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_:
+    if kind in "iub":
         hi = int(a.max()) if a.size else 0
         lo = int(a.min()) if a.size else 0
         if lo >= 0 and hi < 256:

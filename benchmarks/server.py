@@ -106,14 +106,14 @@ def digit_pngs() -> list[tuple[bytes, int]]:
 class Server:
     """uvicorn app.main:app in a subprocess on 127.0.0.1, its output in a temporary file shown if it fails."""
 
-    def __init__(self, port: int, max_sessions: int) -> None:
+    def __init__(self, port: int, max_sessions: int, root: Path = ROOT) -> None:
         self.port = port
         self.base_url = f"http://{HOST}:{port}"
         env = {**os.environ, "CNN_MAX_SESSIONS": str(max_sessions)}
         self.log = tempfile.TemporaryFile(mode="w+")
         cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port),
                "--no-access-log", "--log-level", "warning"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

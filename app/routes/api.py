@@ -63,7 +63,7 @@ async def get_model(net: NetworkDep) -> ModelResponse:
 @router.post("/forward", response_model=ForwardResponse, responses=ERRORS, openapi_extra=FORWARD_BODY,
              summary="Run an input forward through every layer (an image is preprocessed first)")
 async def forward(new: NewInputDep, state: SessionDep, net: NetworkDep) -> ForwardResponse:
-    return await run_in_threadpool(net.forward, state, new)
+    return net.forward(state, new)
 
 
 @router.get("/params/{layer}", response_model=ParamsResponse, responses=ERRORS,
@@ -81,13 +81,13 @@ async def input_steps(state: SessionDep, net: NetworkDep) -> InputStepsResponse:
 @router.post("/backward", response_model=BackwardResponse, responses=ERRORS,
              summary="Backpropagate from the loss for a target label through every layer")
 async def backward(body: BackwardRequest, state: SessionDep, net: NetworkDep) -> BackwardResponse:
-    return await run_in_threadpool(net.backward, state, body)
+    return net.backward(state, body)
 
 
 @router.post("/step", response_model=StepResponse, responses=ERRORS,
              summary="Apply one SGD step to the session's weights and run the same input forward again")
 async def step(body: StepRequest, state: SessionDep, net: NetworkDep) -> StepResponse:
-    return await run_in_threadpool(net.step, state, body)
+    return net.step(state, body)
 
 
 @router.post("/reset", response_model=ResetResponse, summary="Return the session to the pretrained weights")

@@ -22,7 +22,7 @@ TAB_HEADER = "X-Tab-Id"
 ENVELOPE_BYTES = 64 * 1024
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
@@ -30,7 +30,7 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
-def network(svc: ServicesDep) -> NetworkService:
+async def network(svc: ServicesDep) -> NetworkService:
     return svc.network
 
 
