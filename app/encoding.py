@@ -113,7 +113,7 @@ class Frame:
     for the header; `to_bytes` joins header and payload."""
 
     def __init__(self) -> None:
-        self.chunks: list[bytes | np.ndarray] = []
+        self.chunks: list[Any] = []  # bytes, and uint8 views of the arrays (buffers join without a copy)
         self.offset = 0
 
     def place(self, a: np.ndarray) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """The REST API: each route names what it needs (dependencies) and hands it to one network service call, whose
-response model is the answer. Passes run on a worker thread, so the event loop keeps serving while numpy works."""
+response model is the answer.
+
+A pass on one image takes a fraction of a millisecond and holds the GIL for most of it, so forward, backward, step and
+reset run on the event loop: handing them to a worker thread cost more CPU than it freed (benchmarks/corridor.py).
+Gradcheck and export, which take milliseconds, and the decoding of uploaded images run on worker threads."""
 
 from __future__ import annotations
 
@@ -92,7 +96,7 @@ async def step(body: StepRequest, state: SessionDep, net: NetworkDep) -> StepRes
 
 @router.post("/reset", response_model=ResetResponse, summary="Return the session to the pretrained weights")
 async def reset(state: SessionDep, net: NetworkDep) -> ResetResponse:
-    return await run_in_threadpool(net.reset, state)
+    return net.reset(state)
 
 
 @router.post("/gradcheck", response_model=GradcheckResponse, responses=ERRORS,

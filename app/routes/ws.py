@@ -131,7 +131,7 @@ class Connection:
             raise InvalidRequest(f"mode must be 'run' or 'step', got {mode!r}")
         call = await run_in_threadpool(self._call, cmd, command)
         async with self.svc.session(self.key) as state:
-            answer = await run_in_threadpool(call, state)
+            answer = call(state)  # on the event loop, as the REST routes run passes (see app.routes.api)
         self.pending = pass_messages(PHASES[cmd], answer)
         # In step mode the 'start' message and the first layer go out now; 'next' brings each further layer.
         await self.deliver(1 if mode == "step" else None)

@@ -1,8 +1,9 @@
 """The wire size of one digit's full LeNet-5 trace (forward, backward, update): what a learner's browser downloads for
 one round, by REST and by WebSocket, must stay under BUDGET.
 
-REST bodies are measured as sent: GZipMiddleware compresses them, and httpx's `iter_raw` hands over the body without
-undoing its Content-Encoding, so the bytes counted are the gzip bytes on the wire (headers aside).
+REST bodies are measured as sent, gzipped (the oldest encoding a browser takes; zstd and brotli come out smaller), and
+httpx's `iter_raw` hands over the body without undoing its Content-Encoding, so the bytes counted are the gzip bytes on
+the wire (headers aside).
 
 WebSocket frames are counted raw and as permessage-deflate (RFC 7692) would send them: raw deflate at zlib level 6
 (what the `websockets` library and browsers use), each message flushed with Z_SYNC_FLUSH and its final 00 00 ff ff
@@ -25,6 +26,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from tests.app.conftest import data_url, png_bytes
+from tests.app.ws_helpers import receive_raw
 
 BUDGET = 150_000  # bytes, for the three passes together
 TARGET, LR = 3, 0.01
@@ -111,7 +113,7 @@ def ws_frames(seven: bytes) -> list[tuple[bool, bytes]]:
         for command in commands:
             ws.send_text(json.dumps({**command, "mode": "run"}))
             while True:
-                message = ws.receive()
+                message = receive_raw(ws)
                 if message.get("bytes") is not None:
                     frames.append((False, message["bytes"]))
                     continue

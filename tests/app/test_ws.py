@@ -24,6 +24,7 @@ from tests.app.ws_helpers import (
     assert_nothing_pending,
     expect_error,
     receive,
+    receive_raw,
     run_pass,
     send,
     step_pass,
@@ -43,7 +44,7 @@ def test_forward_run_sends_start_every_layer_in_order_then_the_rest_apis_predict
     send(ws, "forward", image=data_url(seven), mode="run")
     frames = []
     while True:
-        raw = ws.receive()
+        raw = receive_raw(ws)
         frames.append(raw)
         if raw.get("text") is not None and json.loads(raw["text"])["type"] == "done":
             break

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
+import pytest
 from PIL import Image
 from starlette.testclient import WebSocketTestSession
 
@@ -19,9 +22,26 @@ WEIGHTED = [(0, "conv1", "Conv2D"), (3, "conv2", "Conv2D"), (7, "dense1", "Dense
 # ------------------------------------------------------------------------------------------------------ helpers
 
 
+RECEIVE_TIMEOUT = 10.0  # seconds: a message that does not come fails the test instead of hanging the suite
+
+
+async def _within(receive: Callable[[], Awaitable[Message]], seconds: float) -> Message:
+    with anyio.fail_after(seconds):
+        return await receive()
+
+
+def receive_raw(ws: WebSocketTestSession, timeout: float = RECEIVE_TIMEOUT) -> Message:
+    """ws.receive() with a timeout. Starlette's test session has none; its receive is `_send_rx.receive` run on the
+    session's portal, so this runs the same under anyio.fail_after."""
+    try:
+        return ws.portal.call(_within, ws._send_rx.receive, timeout)
+    except TimeoutError:
+        pytest.fail(f"the server sent nothing within {timeout:g} s: a message is missing or out of order")
+
+
 def receive(ws: WebSocketTestSession) -> Message:
     """The next server message, decoded: binary frames by decode_frame, text frames as JSON."""
-    message = ws.receive()
+    message = receive_raw(ws)
     assert message["type"] == "websocket.send", f"the server closed the socket: {message}"
     if message.get("bytes") is not None:
         return decode_frame(message["bytes"])
