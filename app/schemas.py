@@ -92,8 +92,9 @@ class ForwardRequest(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"image": "data:image/png;base64,iVBORw0KGgo..."}]})
     # No max_length: the body is bounded as it is read (CNN_MAX_UPLOAD_BYTES, as base64: 4/3 of it), and a fixed
     # length here would refuse images a raised limit allows.
-    image: str | None = Field(default=None, description="An image as a data URL: data:image/png;base64,... (PNG, JPEG, GIF, BMP, "
-                              "WebP). The server preprocesses it the MNIST way and answers with the input it made.")
+    image: str | None = Field(default=None, description="An image as a data URL: data:image/png;base64,... (PNG, "
+                              "JPEG, GIF, BMP, WebP). The server preprocesses it the MNIST way and answers with the "
+                              "input it made.")
     input: WireArray | None = Field(default=None, description="The network's input, already preprocessed: (28, 28) "
                                     "values in [0, 1], white ink on black as in MNIST (float32, or uint8 read as "
                                     "n/255). The answer's `input` is then null: the sender has it.")
