@@ -160,9 +160,9 @@ class ParamChange(BaseModel):
     delta_abs_max: float = Field(description="max |Δ|.")
     before_norm: float = Field(description="‖before‖, the Frobenius norm.")
     after_norm: float = Field(description="‖after‖.")
-    before: WireArray | None = Field(default=None, description="The values before the step, for parameters of at most "
-                                     "8192 values (null for larger ones: before + Δ = after).")
-    after: WireArray | None = Field(default=None, description="The values after the step, likewise.")
+    after: WireArray | None = Field(default=None, description="The values after the step, for parameters of at most "
+                                    "8192 values (null for larger ones: after = before + Δ). The values before are "
+                                    "the ones the client holds (GET /api/params/{layer}), so they do not travel again.")
 
 
 class UpdateLayer(LayerId):

@@ -9,7 +9,9 @@ cookie jar and X-Tab-Id) and repeats one cycle: POST /api/forward (a PNG of a sa
 /api/backward (target = the digit's true label), POST /api/step (lr 0.01). Every request's latency is kept; the table
 gives p50 and p99 over all requests and per type, cycles per second, and the server's resident memory (VmRSS) at the
 start and end of the level. The server is always stopped (terminate, then kill) however the benchmark ends.
-Targets (at 32 clients): p50 ≤ 20 ms and p99 ≤ 100 ms per request.
+Targets (at 32 clients): p50 ≤ 20 ms and p99 ≤ 100 ms per request. After the levels, one client's cycles on the idle
+server give the server's CPU per cycle beside the engine's (benchmarks.corridor, which also compares transports and
+versions).
 
 The clients run in this process on the same cores as the server, so their own time is part of each latency: on a
 small shared machine the figures are an upper bound and noisy. By default every client sends its next request as soon
@@ -268,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
                       for n in counts]
         print()
         print_table(levels)
+        if not args.soak:
+            # The corridor on the same server, now idle: its CPU per cycle beside the engine's (benchmarks.corridor).
+            from benchmarks.corridor import engine_cycle_seconds, print_results, run_cycles
+
+            print()
+            print_results([run_cycles(server, "input", 300, 20)], engine_cycle_seconds())
         if server.proc.poll() is not None:
             print(f"the server died during the run:\n{server.output()}")
             return 1

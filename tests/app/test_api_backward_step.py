@@ -231,15 +231,18 @@ def test_steps_with_momentum(client: TestClient, backwarded: dict[str, Any]) -> 
     np.testing.assert_allclose(d, -lr * g, rtol=1e-5, atol=1e-6 * np.abs(d).max())
 
 
-def test_update_payload_before_delta_after(client: TestClient, backwarded: dict[str, Any]) -> None:
+def test_update_payload_delta_after(client: TestClient, backwarded: dict[str, Any]) -> None:
+    """Δ and the values after; the values before are the weights the client already holds (GET /api/params)."""
     lr = 0.001
+    held = {conv: decode_json(client.get(f"/api/params/{conv}").json()["params"]) for conv in ("conv1", "conv2")}
     s = client.post("/api/step", json={"lr": lr}).json()
     updates = layers_by_name(s)
     grads = layers_by_name(backwarded)
     for conv in ("conv1", "conv2"):
         for key in ("W", "b"):
             p = updates[conv]["params"][key]
-            before, delta, after = (decode_json(p[k]) for k in ("before", "delta", "after"))
+            assert "before" not in p  # the client has them: they do not travel again
+            before, delta, after = held[conv][key], decode_json(p["delta"]), decode_json(p["after"])
             assert list(before.shape) == p["shape"] == list(delta.shape) == list(after.shape)
             scale = np.abs(before).max()
             np.testing.assert_allclose(after.astype(np.float64) - before, delta, rtol=0, atol=2e-7 * scale)
@@ -261,7 +264,7 @@ def test_the_dense1_update_is_minus_lr_delta_x(client: TestClient, backwarded: d
     lr = 0.001
     s = client.post("/api/step", json={"lr": lr}).json()
     p = layers_by_name(s)["dense1"]["params"]["W"]
-    assert p["before"] is None and p["after"] is None  # 48 120 values: only Δ is sent
+    assert p["after"] is None  # 48 120 values: only Δ is sent
     assert "outer" in p["delta"] and p["delta"]["scale"] == -lr
     delta = decode_json(layers_by_name(backwarded)["dense1"]["delta"]).astype(np.float64)
     x = outputs(forwarded)["flatten1"].astype(np.float64)

@@ -13,10 +13,10 @@ LAYER_FIELDS = {
     "ForwardLayer": {"phase", "index", "name", "kind", "output_shape", "output"},
     "BackwardLayer": {"phase", "index", "name", "kind", "delta_of", "delta", "grads", "routing", "grad_input"},
     "UpdateLayer": {"phase", "index", "name", "kind", "params"},
-    "ParamChange": {"shape", "delta", "delta_abs_max", "before_norm", "after_norm", "before", "after"},
+    "ParamChange": {"shape", "delta", "delta_abs_max", "before_norm", "after_norm", "after"},
 }
 ARRAY_FIELDS = {("ForwardLayer", "output"), ("BackwardLayer", "delta"), ("BackwardLayer", "routing"),
-                ("BackwardLayer", "grad_input"), ("ParamChange", "before"), ("ParamChange", "after"),
+                ("BackwardLayer", "grad_input"), ("ParamChange", "after"),
                 ("ForwardResponse", "input")}
 
 

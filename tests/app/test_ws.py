@@ -195,8 +195,8 @@ def test_step_updates_the_five_layers_with_weights_in_order_and_lowers_the_loss(
         assert layer["phase"] == "update" and set(layer["params"]) == {"W", "b"}
         for entry in layer["params"].values():
             assert entry["delta"].shape == tuple(entry["shape"])
-            if entry["before"] is not None:
-                np.testing.assert_allclose(entry["after"] - entry["before"], entry["delta"], atol=1e-6)
+            assert "before" not in entry  # the client holds the weights before the step
+            assert (entry["after"] is not None) == (int(np.prod(entry["shape"])) <= 8192)
     assert done["phase"] == "update" and start["steps"] == 1
     assert start["loss_before"] == pytest.approx(backward_start["loss"], rel=1e-12)
     assert start["loss_after"] < start["loss_before"]

@@ -1,6 +1,6 @@
 // Update: the page's copy of the weights (fetched once at the start and after a reset, never after a step), one SGD
-// step (the request names the target and the loss; the answer brings each parameter's Δ, before/after for small
-// ones, and the forward pass with the new weights), and the reset to the pretrained weights.
+// step (the request names the target and the loss; the answer brings each parameter's Δ, the values after for
+// small ones, and the forward pass with the new weights), and the reset to the pretrained weights.
 
 import { NO_BACKWARD, hasParams, targetOf } from '../state.js';
 import { forwardOf } from './forward.js';

@@ -96,9 +96,9 @@ export function createUpdateView(root, { onApply, labels }) {
     for (const layer of u.layers) {
       const figs = layerFigs(layer.name, layer.kind);
       const W = layer.params.W, b = layer.params.b;
-      // the server sends before and after for small parameters; for larger ones they are the page's own weights
-      // around the step (actions/update.js adds Δ to them)
-      const before = W.before || u.paramsBefore?.[layer.name]?.W;
+      // before: the page's own weights (the server does not send them again); after: the server's values for small
+      // parameters, for larger ones the page's weights + Δ (actions/update.js)
+      const before = u.paramsBefore?.[layer.name]?.W;
       const after = W.after || u.paramsAfter?.[layer.name]?.W;
       const delta = W.delta;
       const arr = arrange(W.shape, { rowName: 'unit', colName: 'input' });
