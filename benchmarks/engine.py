@@ -6,7 +6,8 @@ Two workloads, timed in alternation and reported as medians and ratios (numpy ti
   * batch 1, float64 and float32: forward, softmax cross-entropy, backward down to the input (the saliency map):
     what the visualizer does for one drawn digit.
   * batch 64, float32 and float64: one training step (forward, loss, backward, SGD update).
-Targets (issue 2): batch 1 ≤ 0.5× PyTorch's time; batch-64 training step ≤ 1.5× PyTorch's time.
+Targets (issue 2): batch 1 in float32 ≤ 0.5× PyTorch's time; batch-64 training step ≤ 1.5× PyTorch's time. Batch 1
+in float64 has no target any more (issue 9: the engine is not where the server's time goes); its ratio is printed.
 
 A last row times only the matrix products of the batch-1 float64 pass (the same BLAS calls on the same arrays,
 nothing else): a floor no arrangement of numpy calls goes below, set beside PyTorch's whole pass.
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'workload':<34}{'numpy ms':>10}{'torch ms':>10}{'ratio':>8}  target")
     rng = np.random.default_rng(0)
     for label, dtype, batch, kind, target in [
-        ("batch 1 fwd+bwd float64", "float64", 1, "visualize", 0.5),
+        ("batch 1 fwd+bwd float64", "float64", 1, "visualize", None),
         ("batch 1 fwd+bwd float32", "float32", 1, "visualize", 0.5),
         ("batch 64 train step float32", "float32", 64, "train", 1.5),
         ("batch 64 train step float64", "float64", 64, "train", 1.5),
@@ -123,10 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         if have_torch:
             t_ms = median_ms(times["torch"])
             ratio = np_ms / t_ms
-            verdict = "met" if ratio <= target else "NOT met"
-            print(f"{label:<34}{np_ms:>10.3f}{t_ms:>10.3f}{ratio:>8.2f}  ≤ {target} ({verdict})")
+            verdict = "" if target is None else f"≤ {target} ({'met' if ratio <= target else 'NOT met'})"
+            print(f"{label:<34}{np_ms:>10.3f}{t_ms:>10.3f}{ratio:>8.2f}  {verdict}")
         else:
-            print(f"{label:<34}{np_ms:>10.3f}{'-':>10}{'-':>8}  ≤ {target} (no reference)")
+            verdict = "" if target is None else f"≤ {target} (no reference)"
+            print(f"{label:<34}{np_ms:>10.3f}{'-':>10}{'-':>8}  {verdict}")
         if dtype == "float64" and kind == "visualize":
             np_vis()  # leaves the arrays the floor reuses
             floor_runners = {"numpy": matrix_products_of_a_pass(model)} | (
