@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import InvalidRequest, MissingFile, UnsupportedMediaType
@@ -104,7 +105,7 @@ async def new_input(request: Request, svc: ServicesDep) -> ForwardInput:
         body = await _read_limited(request, limits.max_bytes * 4 // 3 + ENVELOPE_BYTES, limits.max_bytes)
         try:
             parsed = ForwardRequest.model_validate_json(body)
-        except ValueError as e:
+        except ValidationError as e:
             raise InvalidRequest('the JSON body must be {"image": "data:image/png;base64,..."} or {"input": '
                                  f'{{"shape": [28, 28], "dtype": "float32", "data": "<base64>"}}}}: {_first_error(e)}'
                                  ) from None
@@ -121,13 +122,10 @@ async def new_input(request: Request, svc: ServicesDep) -> ForwardInput:
     return ForwardInput(pre.input, steps=pre.steps)
 
 
-def _first_error(e: ValueError) -> str:
-    errors = getattr(e, "errors", None)
-    if callable(errors) and errors():
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-    return str(e)
+def _first_error(e: ValidationError) -> str:
+    first = e.errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
 NewInputDep = Annotated[ForwardInput, Depends(new_input)]

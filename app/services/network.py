@@ -12,7 +12,6 @@ one layer at a time (the WebSocket's `next`) or cut off by a dropped connection 
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,7 +83,6 @@ class NetworkService:
         # An input as a person sees it: (H, W) for one channel, else (C, H, W). Sessions keep inputs in this shape.
         self.shown_shape = self.input_shape[1:] if self.input_shape[0] == 1 else self.input_shape
         self.warm = WarmPasses(warm_passes, self._new_model)
-        self._local = threading.local()
 
     def _new_model(self) -> Sequential:
         return build_model(self.spec, np.random.default_rng(0))
@@ -265,7 +263,8 @@ class NetworkService:
 
     def gradcheck(self, state: SessionState, request: GradcheckRequest) -> GradcheckResponse:
         """The held backward's gradient of sampled weights beside centred finite differences. The differences run on
-        a scratch model sharing the session's weights (each perturbed and restored exactly), so the warm pass stays."""
+        a scratch model sharing the session's weights (each perturbed and restored exactly), so the warm pass stays
+        as it was."""
         if request.param not in state.params:
             raise UnknownName(f"no parameter {request.param!r}; the parameters are {', '.join(state.params)}")
         if state.target is None:
@@ -278,8 +277,10 @@ class NetworkService:
             rng = np.random.default_rng(request.seed)
             flat = np.sort(rng.choice(array.size, size=min(request.samples, array.size), replace=False))
             indices = [tuple(int(i) for i in np.unravel_index(k, array.shape)) for k in flat]
-            scratch, x = self._bind(self._scratch(), state.params), self._batch(state)
-            numerical = numerical_gradient(lambda: loss_fn(scratch.forward(x), [target])[0], array, indices)
+            x = self._batch(state)
+            with self.warm.scratch() as scratch:
+                self._bind(scratch, state.params)
+                numerical = numerical_gradient(lambda: loss_fn(scratch.forward(x), [target])[0], array, indices)
             entries = [GradCheckEntry(idx, float(analytic[idx]), float(numerical[idx]),
                                       float(abs(analytic[idx] - numerical[idx])),
                                       relative_error(analytic[idx], numerical[idx])) for idx in indices]
@@ -291,13 +292,6 @@ class NetworkService:
             max_absolute_error=max(e.absolute_error for e in entries),
             resolution=finite_difference_resolution(loss),
         )
-
-    def _scratch(self) -> Sequential:
-        """This thread's model for passes that must not disturb a warm pass (finite differences)."""
-        model: Sequential | None = getattr(self._local, "model", None)
-        if model is None:
-            model = self._local.model = self._new_model()
-        return model
 
     def export(self, state: SessionState) -> bytes:
         """The session's current tensors, float64, as an .npz: the weights, and with an input every layer's input and

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +64,18 @@ class WarmPasses:
                     self._spare(self._warm.popitem(last=False)[1].model)
             else:
                 self._spare(held.model)
+
+    @contextmanager
+    def scratch(self) -> Iterator[Sequential]:
+        """A model no session holds, for work that must leave every warm pass alone (finite differences)."""
+        with self._lock:
+            model = self._spares.pop() if self._spares else None
+        model = model if model is not None else self._make_model()
+        try:
+            yield model
+        finally:
+            with self._lock:
+                self._spare(model)
 
     def drop(self, session_id: str) -> None:
         with self._lock:
