@@ -4,7 +4,7 @@
 import { convInputGrad, convWeightGrad, denseInputGrad, mapSum } from '../lib/backprop.js';
 import { h, replace } from '../lib/dom.js';
 import { at as atIndex, ravel, unravel } from '../lib/tensor.js';
-import { at, eq, formula, num, sumLine } from './numbers.js';
+import { at, eq, formula, num, sumLine } from '../lib/numbers.js';
 
 const SRC0 = 'seed 000: bp_sensitivity_map, bp_gradient';
 

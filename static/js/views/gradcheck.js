@@ -3,7 +3,7 @@
 
 import { h, replace } from '../lib/dom.js';
 import { fmt } from '../lib/format.js';
-import { num } from './numbers.js';
+import { num } from '../lib/numbers.js';
 
 /**
  * @param {HTMLElement} root

@@ -7,7 +7,7 @@ import { colorOf, scaleFor } from '../lib/colors.js';
 import { h, replace } from '../lib/dom.js';
 import { fmt } from '../lib/format.js';
 import { argmax, at as atIndex, ravel } from '../lib/tensor.js';
-import { eq, num } from './numbers.js';
+import { eq, num } from '../lib/numbers.js';
 
 /**
  * A KH×KW grid of numbers tinted by value. @param {ArrayLike<number>} values (KH·KW)  @param {Uint8Array} [padded]

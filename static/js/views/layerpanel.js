@@ -11,7 +11,7 @@ import { createBars } from './bars.js';
 import { createHeatmap as heatmap } from './heatmap.js';
 
 /** "Conv2D 5×5, 6 filters, stride 1, padding 2" and the like. @param {object} L a row of GET /api/model */
-export function describe(L, inShape) {
+function describe(L, inShape) {
   switch (L.kind) {
     case 'Conv2D': return `${L.kernel_size}×${L.kernel_size} kernels, ${L.out_channels} filters, stride ${L.stride}, `
       + `padding ${L.padding}`;

@@ -1,8 +1,8 @@
 // Small pieces for showing arithmetic: a number with its exact value kept in data-value, an equation line, a list of
 // the largest terms of a sum.
 
-import { h } from '../lib/dom.js';
-import { fmt } from '../lib/format.js';
+import { h } from './dom.js';
+import { fmt } from './format.js';
 
 /**
  * @param {number} x  @param {{digits?: number, testid?: string, cls?: string}} [o]
