@@ -275,8 +275,7 @@ def tensor_fixtures(seed: int = 0) -> dict[str, Any]:
         "buffers": buffers,
         "indices": indices,
         "argmax": {"data": wire_array(ties), "argmax": int(np.argmax(ties)),
-                   "argmax_abs": int(np.argmax(np.abs(ties))), "sum": float(ties.sum()),
-                   "min": float(ties.min()), "max": float(ties.max())},
+                   "argmax_abs": int(np.argmax(np.abs(ties)))},
         "outer": {"u": wire_array(u), "v": wire_array(v), "scale": -0.37,
                   "expected": wire_array(-0.37 * np.outer(u, v))},
     }

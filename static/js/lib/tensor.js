@@ -56,26 +56,6 @@ export function outer(u, v, scale = 1) {
   return { shape: [K, D], data, outer: { u, v, scale } };
 }
 
-/** @param {ArrayLike<number>} data  @returns {number} the largest |value| (0 for an empty array) */
-export function absMax(data) {
-  let m = 0;
-  for (let i = 0; i < data.length; i++) {
-    const a = Math.abs(data[i]);
-    if (a > m) m = a;
-  }
-  return m;
-}
-
-/** @param {ArrayLike<number>} data  @returns {[number, number]} [min, max] */
-export function extent(data) {
-  let lo = Infinity, hi = -Infinity;
-  for (let i = 0; i < data.length; i++) {
-    if (data[i] < lo) lo = data[i];
-    if (data[i] > hi) hi = data[i];
-  }
-  return data.length ? [lo, hi] : [0, 0];
-}
-
 /** @param {ArrayLike<number>} data  @returns {number} index of the largest value */
 export function argmax(data) {
   let best = 0;
@@ -112,9 +92,3 @@ export function at(t, idx) {
   return t.data[ravel(idx, t.shape)];
 }
 
-/** @param {ArrayLike<number>} data  @returns {number} Σ data */
-export function sum(data) {
-  let s = 0;
-  for (let i = 0; i < data.length; i++) s += data[i];
-  return s;
-}
