@@ -1,9 +1,9 @@
-// The only module that knows URLs and the wire format: REST with fetch, passes over the WebSocket, arrays decoded
-// from base64 (JSON) or from binary frames (4-byte little-endian header length, JSON header, raw bytes), outer
-// products {outer: [u, v], scale} (a dense ∂E/∂W = δ·xᵀ) materialised with their factors kept, and the page's own
-// 28×28 input encoded as a float32 array. It also holds the one live WebSocket pass: a connection, not state.
+// The only module that knows URLs and the wire format: REST with fetch, arrays decoded from base64, outer products
+// {outer: [u, v], scale} (a dense ∂E/∂W = δ·xᵀ) materialised with their factors kept, and the page's own 28×28 input
+// encoded as a float32 array. The page asks for whole passes: the server's WebSocket, which streams a pass one layer
+// at a time, is for other clients (its permessage-deflate costs the server more than the answers' zstd).
 
-import { fromBase64, fromBuffer, outer } from './lib/tensor.js';
+import { fromBase64, outer } from './lib/tensor.js';
 
 /** An error the server answered with ({detail, code}) or a failure to reach it, in plain words. */
 export class ApiError extends Error {
@@ -14,35 +14,22 @@ export class ApiError extends Error {
   }
 }
 
-/** Replace every wire array inside `value` by a tensor. @param {any} value @param {(a: object) => object} leaf */
-function decodeArrays(value, leaf) {
-  if (Array.isArray(value)) return value.map((v) => decodeArrays(v, leaf));
+/** A JSON body with base64 wire arrays ({shape, dtype, data}) and outer products → the same with tensors. */
+export function decodeJson(value) {
+  if (Array.isArray(value)) return value.map(decodeJson);
   if (value && typeof value === 'object') {
     if (Array.isArray(value.outer)) {
-      const [u, v] = value.outer.map((f) => decodeArrays(f, leaf));
+      const [u, v] = value.outer.map(decodeJson);
       return outer(u, v, value.scale ?? 1);
     }
-    if (Array.isArray(value.shape) && typeof value.dtype === 'string' && ('data' in value || 'offset' in value)) {
-      return leaf(value);
+    if (Array.isArray(value.shape) && typeof value.dtype === 'string' && 'data' in value) {
+      return fromBase64(value.data, value.dtype, value.shape);
     }
     const out = {};
-    for (const [k, v] of Object.entries(value)) out[k] = decodeArrays(v, leaf);
+    for (const [k, v] of Object.entries(value)) out[k] = decodeJson(v);
     return out;
   }
   return value;
-}
-
-/** A JSON body with base64 arrays → the same with tensors. @param {any} json */
-export function decodeJson(json) {
-  return decodeArrays(json, (a) => fromBase64(a.data, a.dtype, a.shape));
-}
-
-/** A binary WebSocket frame → its message, arrays as zero-copy views of the frame. @param {ArrayBuffer} buffer */
-export function decodeFrame(buffer) {
-  const length = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
-  const base = 4 + length;
-  return decodeArrays(header, (a) => fromBuffer(buffer, base + a.offset, a.nbytes, a.dtype, a.shape));
 }
 
 /**
@@ -84,7 +71,6 @@ async function errorOf(res) {
 export function createApi() {
   const tab = tabId();
   const headers = { 'X-Tab-Id': tab };
-  let live = null; // the open pass: {ws, closed, queue: commands before the socket opens, inbox: messages this frame}
 
   async function request(method, path, body) {
     let res;
@@ -103,20 +89,6 @@ export function createApi() {
     return decodeJson(await res.json());
   }
 
-  function send(obj) {
-    if (!live || live.closed) return;
-    const text = JSON.stringify(obj);
-    if (live.ws.readyState === WebSocket.OPEN) live.ws.send(text);
-    else live.queue.push(text);
-  }
-
-  function closePass() {
-    if (!live) return;
-    live.closed = true;
-    if (live.ws.readyState === WebSocket.OPEN) live.ws.close(1000);
-    live = null;
-  }
-
   return {
     tab,
     /**
@@ -131,6 +103,10 @@ export function createApi() {
       }
       return request('POST', '/api/forward', { input: encodeFloat32(source.input) });
     },
+    /**
+     * The whole backward pass for (target, loss) on the input the server holds: {target, loss_name, loss,
+     * prediction, probabilities, layers}, layers from the last to the first.
+     */
     backward: (target, loss = 'cross_entropy') => request('POST', '/api/backward', { target, loss }),
     /** One SGD step from the backward the server holds for (target, loss), computed there if it holds none. */
     step: ({ lr, momentum = 0, target, loss }) => request('POST', '/api/step', { lr, momentum, target, loss }),
@@ -140,54 +116,5 @@ export function createApi() {
     inputSteps: () => request('GET', '/api/input/steps'),
     /** The .npz of this tab's tensors: a plain link, so the tab goes in the query. */
     exportUrl: () => `/api/export?tab=${encodeURIComponent(tab)}`,
-
-    /**
-     * Start a pass over the WebSocket: sends `command` ({cmd: 'backward', target, loss, mode}) on a fresh socket,
-     * closing any pass still open, and hands its messages over decoded, a batch per animation frame: a run's
-     * fourteen messages reach the page as one change, painted once. One socket per pass: closing it drops whatever
-     * was still on its way, so a stale pass can never paint over a new one.
-     * @param {object} command
-     * @param {{onMessages: (msgs: object[]) => void, onError: (err: ApiError) => void}} handlers
-     */
-    openPass(command, { onMessages, onError }) {
-      closePass();
-      const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-      const ws = new WebSocket(`${proto}://${location.host}/ws?tab=${encodeURIComponent(tab)}`);
-      ws.binaryType = 'arraybuffer';
-      const pass = { ws, closed: false, queue: [JSON.stringify(command)], inbox: [] };
-      live = pass;
-      const flush = () => {
-        const msgs = pass.inbox.splice(0);
-        if (!pass.closed && msgs.length) onMessages(msgs);
-      };
-      const fail = (err) => {
-        if (pass.closed) return;
-        flush();
-        if (!pass.closed) onError(err);
-      };
-      ws.onopen = () => {
-        if (pass.closed) ws.close(1000); // closing a socket still connecting logs an error in Chromium: wait for open
-        else for (const t of pass.queue.splice(0)) ws.send(t);
-      };
-      ws.onmessage = (ev) => {
-        if (pass.closed) return;
-        const msg = typeof ev.data === 'string' ? JSON.parse(ev.data) : decodeFrame(ev.data);
-        if (msg.type === 'error') { fail(new ApiError(msg.message, { code: msg.code })); return; }
-        pass.inbox.push(msg);
-        if (pass.inbox.length === 1) requestAnimationFrame(flush);
-      };
-      ws.onerror = () => fail(new ApiError('the connection to the server failed'));
-      ws.onclose = (ev) => {
-        if (ev.code !== 1000) fail(new ApiError('the connection to the server was lost'));
-        else flush();
-        pass.closed = true;
-        if (live === pass) live = null;
-      };
-    },
-    /** The next layer of the open pass. */
-    passNext: () => send({ cmd: 'next' }),
-    /** The rest of the open pass. */
-    passRun: () => send({ cmd: 'run' }),
-    closePass,
   };
 }

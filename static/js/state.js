@@ -1,7 +1,6 @@
 // The page's one store, as TF Playground's state.ts keeps it: one state object, replaced (never mutated) by set();
 // views, actions and the timing marks subscribe and compare what they use. Nothing the page depends on lives
-// anywhere else: the open WebSocket is a resource the api module holds, not state. Selectors at the end derive
-// values from the state; they are computed when asked, never stored.
+// anywhere else. Selectors at the end derive values from the state; they are computed when asked, never stored.
 
 import { crossEntropy, squaredError } from './lib/backprop.js';
 
@@ -20,16 +19,19 @@ import { crossEntropy, squaredError } from './lib/backprop.js';
  *   where the forward's input came from, to send it again if the server forgets it; the preprocessing steps (a
  *   drawing's are the page's own; a file's come from GET /api/input/steps when asked for)
  *
- * @typedef {object} Backward           the pass over the WebSocket and what it has delivered
- * @property {'none'|'streaming'|'complete'} status
- * @property {number} id                 a new number for every pass
- * @property {'step'|'run'} mode         one layer per request, or all of them
- * @property {number} requested          layers asked for so far (run: all)
+ * @typedef {object} Backward           one backward pass, fetched whole (POST /api/backward), and how much of it the
+ *   walk has revealed: stepping through it is local, only a new target, loss, input or weights asks again
+ * @property {'none'|'loading'|'ready'} status  no pass; its request is out; its answer is here
+ * @property {number} id                 a new number for every request and every reset, so that an answer arriving
+ *   for an older target, loss or input is dropped
+ * @property {'step'|'run'} mode         what the learner asked for last: one more layer, or the rest at once
+ * @property {number} revealed           layers revealed, counted from the loss (the last layer) towards the input;
+ *   while the answer is on its way, how many it reveals when it comes (see reachedCount)
  * @property {number|null} target
  * @property {string} lossName           cross_entropy | mse
- * @property {number|null} loss          the server's loss, from the pass's start message
- * @property {Record<number, object>} layers  payloads by layer index
- * @property {number[]} order            layer indices in arrival order
+ * @property {number|null} loss          the answer's loss
+ * @property {object[]} layers           the answer's layers, from the last to the first ([] until it comes): each
+ *   {index, name, kind, delta_of, delta, grads, routing, grad_input}
  *
  * @typedef {object} State
  * @property {object} model              GET /api/model: layers (index, name, kind, output_shape, params, config)
@@ -73,8 +75,16 @@ export function createStore(initial) {
 }
 
 /** The backward state before any pass. */
-export const NO_BACKWARD = Object.freeze({ status: 'none', id: 0, mode: 'step', requested: 0, target: null,
-  lossName: 'cross_entropy', loss: null, layers: Object.freeze({}), order: Object.freeze([]) });
+export const NO_BACKWARD = Object.freeze({ status: 'none', id: 0, mode: 'step', revealed: 0, target: null,
+  lossName: 'cross_entropy', loss: null, layers: Object.freeze([]) });
+
+/**
+ * No pass, the loss kept: what follows a new forward, a step or a reset, whose numbers the pass no longer fits. A new
+ * id, so that an answer still on its way is dropped. @param {Backward} b  @returns {Backward}
+ */
+export function noBackward(b) {
+  return { ...NO_BACKWARD, id: b.id + 1, lossName: b.lossName };
+}
 
 /** The page before anything happened. @param {object} model GET /api/model @returns {State} */
 export function initialState(model) {
@@ -90,10 +100,28 @@ export function targetOf(s) {
   return s.target ?? s.forward?.prediction ?? 0;
 }
 
-/** A pass is waiting for a layer it asked for. @param {State} s */
+/** A backward request is out. @param {State} s */
 export function passWaiting(s) {
-  const b = s.backward;
-  return b.status === 'streaming' && b.order.length < b.requested;
+  return s.backward.status === 'loading';
+}
+
+/** How many layers the walk shows, counted from the loss: 0 until the answer comes. @param {Backward} b */
+export function reachedCount(b) {
+  return Math.min(b.revealed, b.layers.length);
+}
+
+/**
+ * Layer `index`'s backward payload once the walk has revealed it, else undefined.
+ * @param {Backward} b  @param {number} index  @returns {object|undefined}
+ */
+export function reachedLayer(b, index) {
+  const pos = b.layers.length - 1 - index; // the answer runs from the last layer to the first
+  return pos >= 0 && pos < reachedCount(b) ? b.layers[pos] : undefined;
+}
+
+/** All layers of the pass are revealed. @param {Backward} b */
+export function passRevealed(b) {
+  return b.status === 'ready' && reachedCount(b) === b.layers.length;
 }
 
 /** Are the weights in the page? @param {State} s */

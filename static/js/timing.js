@@ -4,11 +4,15 @@
 //
 //   stroke-end → forward-painted        measure 'stroke-to-forward': a stroke ends; the first forward that read the
 //                                        drawing as it was then (or later) is painted
-//   backward-start → backward-painted   measure 'backward-run': a pass is asked for all its layers; it is complete
+//   backward-start → backward-painted   measure 'backward-run': the learner asks for every layer at once (Run to the
+//                                        end or r: a request, or the rest of the pass in hand); all are revealed
 //                                        and painted
-//   step-start → step-painted           measure 'backward-step': one more layer is asked for; it is painted
+//   step-start → step-painted           measure 'backward-step': the learner asks for one more layer (Backward one
+//                                        layer, → or n: the first asks the server, the others are in hand); it is
+//                                        revealed and painted
 
 import { whenPainted } from './lib/plot.js';
+import { reachedCount } from './state.js';
 
 /** @param {string} start  @param {string} end  @param {string} measure */
 function whenPaintedMeasure(start, end, measure) {
@@ -31,15 +35,12 @@ export function watchTiming(store) {
     const b = s.backward, pb = prev.backward;
     if (b === pb || b.status === 'none') return;
     const samePass = b.id === pb.id && pb.status !== 'none';
-    if (b.mode === 'run' && b.status === 'streaming' && !(samePass && pb.mode === 'run')) {
-      performance.mark('backward-start');
-    }
-    if (b.mode === 'run' && b.status === 'complete' && pb.status !== 'complete') {
+    const shown = reachedCount(b), shownBefore = samePass ? reachedCount(pb) : 0;
+    if (b.mode === 'run' && !(samePass && pb.mode === 'run')) performance.mark('backward-start');
+    if (b.mode === 'run' && shown === b.layers.length && shown > shownBefore) {
       whenPaintedMeasure('backward-start', 'backward-painted', 'backward-run');
     }
-    if (b.mode === 'step' && b.requested > (samePass ? pb.requested : 0)) performance.mark('step-start');
-    if (b.mode === 'step' && samePass && b.order.length > pb.order.length) {
-      whenPaintedMeasure('step-start', 'step-painted', 'backward-step');
-    }
+    if (b.mode === 'step' && b.revealed > (samePass ? pb.revealed : 0)) performance.mark('step-start');
+    if (b.mode === 'step' && shown > shownBefore) whenPaintedMeasure('step-start', 'step-painted', 'backward-step');
   });
 }

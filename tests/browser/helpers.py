@@ -1,13 +1,15 @@
 """Drawing on the pad the way a learner does: mouse strokes through page.mouse, in pad coordinates (0-280); touch
-strokes through the Chrome DevTools Protocol; and reading back what the page shows (numbers, Plotly figures)."""
+strokes through the Chrome DevTools Protocol; reading back what the page shows (numbers, Plotly figures); and
+counting what it sends (Traffic)."""
 
 from __future__ import annotations
 
 import io
 import math
 from typing import Any
+from urllib.parse import urlparse
 
-from playwright.sync_api import Locator, Page
+from playwright.sync_api import Locator, Page, Request, expect
 
 # Strokes of digits on the 280×280 pad, each a list of (x, y) points: thick handwritten digits filling the middle,
 # each read by the pretrained network with more than 99 % confidence.
@@ -163,3 +165,33 @@ def wire_array(a: dict[str, Any]) -> Any:
     import numpy as np
 
     return np.frombuffer(base64.b64decode(a["data"]), dtype=np.dtype(a["dtype"]).newbyteorder("<")).reshape(a["shape"])
+
+
+class Traffic:
+    """The page's requests to the API and the WebSockets it opens, from the moment of creation."""
+
+    def __init__(self, page: Page) -> None:
+        self.requests: list[Request] = []
+        self.sockets: list[str] = []
+        page.on("request", lambda r: self.requests.append(r) if "/api/" in r.url else None)
+        page.on("websocket", lambda ws: self.sockets.append(ws.url))
+
+    def calls(self) -> list[tuple[str, str]]:
+        return [(r.method, urlparse(r.url).path) for r in self.requests]
+
+
+def wait_until_idle(page: Page) -> None:
+    """The weights are in the page and no update is out: Apply update is enabled and says so. A request still to
+    come from the last action (the old flow fetched the weights after a step) has 300 ms to show itself."""
+    expect(page.get_by_test_id("apply-update")).to_have_text("Apply update")
+    expect(page.get_by_test_id("apply-update")).to_be_enabled()
+    page.wait_for_timeout(300)
+
+
+def apply_update(page: Page, step: int) -> dict[str, Any]:
+    """Press Apply update, wait until the page shows step `step`, and return the step answer (JSON, undecoded)."""
+    with page.expect_response("**/api/step") as response:
+        page.get_by_test_id("apply-update").click()
+    expect(page.get_by_test_id("update-summary")).to_contain_text(f"Step {step} ", timeout=20_000)
+    assert response.value.status == 200
+    return dict(response.value.json())

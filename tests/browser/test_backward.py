@@ -1,7 +1,7 @@
-"""Backpropagation, one layer at a time over the WebSocket: the highlight walks from the loss (layer 11) to the input
-(layer 0), layers not yet reached say so, every reached layer shows its maps, the keys move the highlight, Run to the
-end shows the saliency map, and the loss shown is −ln p_target of the probabilities shown. The explanation panel gives
-the rule of the current layer's type."""
+"""Backpropagation, one layer at a time: the highlight walks from the loss (layer 11) to the input (layer 0), layers
+not yet reached say so, every reached layer shows its maps, the keys move the highlight, Run to the end shows the
+saliency map, and the loss shown is −ln p_target of the probabilities shown. The explanation panel gives the rule of
+the current layer's type. What the walk asks of the server is counted in test_backward_requests.py."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_keys_move_the_highlight(page: Page) -> None:
     expect_current(page, 10)
     page.keyboard.press("ArrowRight")  # review forward again, up to the furthest layer reached
     expect_current(page, 9)
-    page.keyboard.press("ArrowRight")  # one more: asks the server for the next layer
+    page.keyboard.press("ArrowRight")  # one more: reveals the next layer of the pass
     expect_current(page, 8)
     assert statuses(page)[:8] == ["pending"] * 8
 

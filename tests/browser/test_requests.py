@@ -1,30 +1,33 @@
 """What the page sends, counted in Chromium: nothing computed twice, nothing sent twice.
 
 A drawing travels as the 28×28 input the page preprocessed itself (JSON, float32), never as a PNG; a file as the file.
-An update is one POST /api/step and nothing else (no image, no weights fetched, no REST backward), and after it the
-page shows the answer's forward and holds the server's weights. A reset applies the forward it answers with. When the
-server has lost the input, the page sends its 28×28 input again and retries. The loss shown is the pass's own, read
-from its start message.
+An update is one POST /api/step and nothing else (no image, no weights fetched, no backward), and after it the page
+shows the answer's forward and holds the server's weights. A reset applies the forward it answers with. When the
+server has lost the input, the page sends its 28×28 input again and retries. A backward pass is one POST /api/backward
+that brings every layer; stepping through it asks nothing more, and the page never opens a WebSocket. A new target or
+loss asks again, and an answer for an older one is dropped. The loss shown is the answer's.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
-from playwright.sync_api import Page, Request, WebSocketRoute, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import ConsoleLog
 from tests.browser.helpers import (
+    Traffic,
+    apply_update,
     blur,
     digit_png,
     draw_digit,
     page_state,
     plot_traces,
     wait_for_stroke_forward,
+    wait_until_idle,
     wire_array,
 )
 
@@ -33,29 +36,8 @@ EPS32 = float(np.finfo(np.float32).eps)
 STEPS = ["grayscale", "inverted", "cropped", "scaled", "centered"]
 
 
-class Traffic:
-    """The page's requests to the API and the WebSockets it opens, from the moment of creation."""
-
-    def __init__(self, page: Page) -> None:
-        self.requests: list[Request] = []
-        self.sockets: list[str] = []
-        page.on("request", lambda r: self.requests.append(r) if "/api/" in r.url else None)
-        page.on("websocket", lambda ws: self.sockets.append(ws.url))
-
-    def calls(self) -> list[tuple[str, str]]:
-        return [(r.method, urlparse(r.url).path) for r in self.requests]
-
-
 def probabilities_shown(page: Page) -> list[float]:
     return [float(v) for v in plot_traces(page.get_by_test_id("probabilities"))[0]["y"]]
-
-
-def wait_until_idle(page: Page) -> None:
-    """The weights are in the page and no update is out: Apply update is enabled and says so. A request still to
-    come from the last action (the old flow fetched the weights after a step) has 300 ms to show itself."""
-    expect(page.get_by_test_id("apply-update")).to_have_text("Apply update")
-    expect(page.get_by_test_id("apply-update")).to_be_enabled()
-    page.wait_for_timeout(300)
 
 
 def server_params(page: Page, layer: str) -> dict[str, np.ndarray]:
@@ -71,15 +53,6 @@ def page_params(page: Page) -> dict[str, dict[str, np.ndarray]]:
     raw = page_state(page, """(s) => Object.fromEntries(Object.entries(s.params).map(([name, p]) => [name,
         Object.fromEntries(Object.entries(p).map(([k, t]) => [k, {shape: t.shape, data: Array.from(t.data)}]))]))""")
     return {name: {k: np.reshape(t["data"], t["shape"]) for k, t in p.items()} for name, p in raw.items()}
-
-
-def apply_update(page: Page, step: int) -> dict[str, Any]:
-    """Press Apply update, wait until the page shows step `step`, and return the step answer (JSON, undecoded)."""
-    with page.expect_response("**/api/step") as response:
-        page.get_by_test_id("apply-update").click()
-    expect(page.get_by_test_id("update-summary")).to_contain_text(f"Step {step} ", timeout=20_000)
-    assert response.value.status == 200
-    return dict(response.value.json())
 
 
 def test_an_update_is_one_step_request_and_the_page_takes_its_answer(page: Page) -> None:
@@ -228,23 +201,3 @@ def test_a_lost_input_is_sent_again_as_28x28_and_the_update_retried(page: Page, 
     assert list(resent) == ["input"]
     np.testing.assert_array_equal(wire_array(resent["input"]).ravel(), held)
     expect(page.get_by_test_id("update-error")).to_have_text("")
-
-
-def test_the_loss_shown_is_the_one_the_pass_starts_with(page: Page) -> None:
-    """The loss comes with the pass's start message: replaced there on its way, the page shows the replacement."""
-    def relay(ws: WebSocketRoute) -> None:
-        server = ws.connect_to_server()
-
-        def to_page(message: str | bytes) -> None:
-            if isinstance(message, str) and json.loads(message).get("type") == "start":
-                message = json.dumps({**json.loads(message), "loss": 1.234567})
-            ws.send(message)
-
-        server.on_message(to_page)
-
-    page.route_web_socket("**/ws*", relay)
-    page.get_by_test_id("target").select_option("3")
-    blur(page)
-    page.get_by_test_id("backward-run").click()
-    expect(page.get_by_test_id("layer-0")).to_have_attribute("data-backward", "current")
-    expect(page.get_by_test_id("loss")).to_have_attribute("data-value", "1.234567")

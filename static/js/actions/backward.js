@@ -1,13 +1,14 @@
-// Backward: a pass over the WebSocket, one layer per "next" or all of them with "run", the walk's highlight moving
-// over the layers reached, the target and the loss it aims at, the cell explained, and gradient checks of it.
+// Backward: one POST /api/backward brings the whole pass; "next" reveals one more layer of it, "run" the rest, and
+// "prev" walks back over the layers revealed, the highlight and the explained cell following. A new target or loss
+// asks again. Also gradient checks of the backward the server holds.
 
-import { NO_BACKWARD, targetOf } from '../state.js';
+import { noBackward, passRevealed, reachedCount, reachedLayer, targetOf } from '../state.js';
 import { argmaxAbs, unravel } from '../lib/tensor.js';
 
-/** The cell to explain when a layer arrives: its largest |δ|, or the target class for the last layer. */
-function defaultSelection(msg, target, last) {
-  if (msg.index === last) return { layer: msg.index, part: 'delta', idx: [target] };
-  return { layer: msg.index, part: 'delta', idx: unravel(argmaxAbs(msg.delta.data), msg.delta.shape) };
+/** The cell to explain when a layer is revealed: its largest |δ|, or the target class for the last layer. */
+function defaultSelection(layer, target, last) {
+  if (layer.index === last) return { layer: layer.index, part: 'delta', idx: [target] };
+  return { layer: layer.index, part: 'delta', idx: unravel(argmaxAbs(layer.delta.data), layer.delta.shape) };
 }
 
 /**
@@ -19,108 +20,114 @@ export function createBackwardActions({ api, store, forward, scrollTo }) {
   const total = last + 1;
   const set = (patch) => store.set(patch);
 
-  function clear() {
-    api.closePass();
-    const b = store.get().backward;
-    set({ backward: { ...NO_BACKWARD, id: b.id, lossName: b.lossName }, cursor: null, selection: null });
+  /** The highlight on the layer at walk position `pos` (0: the last layer), its default cell selected. */
+  function focus(b, pos) {
+    const layer = b.layers[pos];
+    return { cursor: layer.index, selection: defaultSelection(layer, b.target, last) };
   }
 
-  /** A frame's worth of pass messages into the state, as one change. */
-  function receive(msgs) {
-    const s = store.get();
-    let b = s.backward, cursor = s.cursor, selection = s.selection, held = s.held;
-    for (const msg of msgs) {
-      if (msg.type === 'start') {
-        b = { ...b, target: msg.target, lossName: msg.loss_name, loss: msg.loss };
-        held = { target: msg.target, lossName: msg.loss_name };
-      } else if (msg.type === 'layer') {
-        b = { ...b, layers: { ...b.layers, [msg.index]: msg }, order: [...b.order, msg.index] };
-        cursor = msg.index;
-        selection = defaultSelection(msg, b.target, last);
-      } else if (msg.type === 'done') {
-        b = { ...b, status: 'complete' };
-      }
-    }
-    set({ backward: b, cursor, selection, held });
-    if (b.mode === 'step') scrollTo(cursor);
-    if (b.status === 'complete') api.closePass();
+  /** Reveal the pass up to `revealed` layers, the highlight on the furthest. */
+  function reveal(revealed, mode) {
+    const b = { ...store.get().backward, revealed, mode };
+    set({ backward: b, ...focus(b, reachedCount(b) - 1) });
+    if (mode === 'step') scrollTo(store.get().cursor);
   }
 
-  function startPass(mode, retried = false) {
+  /**
+   * Ask the server for the pass of the current target and loss, revealing `revealed` layers when it comes. An
+   * answer is applied only if no other request or reset came after it; a server that lost the input (409
+   * no_forward_yet) gets it again, and the pass is asked once more.
+   */
+  async function fetchPass(revealed, mode, retried = false) {
     const s = store.get();
-    const target = targetOf(s);
-    const lossName = s.backward.lossName;
-    set({ backward: { ...NO_BACKWARD, id: s.backward.id + 1, status: 'streaming', mode,
-      requested: mode === 'run' ? total : 1, target, lossName }, cursor: null, selection: null, error: null });
-    api.openPass({ cmd: 'backward', target, loss: lossName, mode }, {
-      onMessages: receive,
-      onError(err) {
-        api.closePass();
-        if (err.code === 'no_forward_yet' && !retried) {
-          forward.resend().then((sent) => {
-            if (sent) startPass(mode, true);
-            else set({ error: err.message });
-          }, (e) => set({ error: e.message }));
-          return;
+    const target = targetOf(s), lossName = s.backward.lossName;
+    const asking = { ...noBackward(s.backward), status: 'loading', mode, revealed, target, lossName };
+    const id = asking.id;
+    set({ backward: asking, cursor: null, selection: null, error: null });
+    const current = () => store.get().backward.id === id;
+    let r;
+    try {
+      r = await api.backward(target, lossName);
+    } catch (err) {
+      if (!current()) return;
+      let error = err;
+      if (err.code === 'no_forward_yet' && !retried) {
+        const asked = store.get().backward; // what the learner asked for meanwhile, which the resend empties
+        try {
+          if (await forward.resend()) {
+            // ask again, unless another pass started while the input travelled
+            if (store.get().backward.status === 'none') fetchPass(asked.revealed, asked.mode, true);
+            return;
+          }
+        } catch (e) {
+          error = e;
         }
-        // the pass has ended: what arrived stays on show, and the next step starts a new pass
-        set({ error: err.message, backward: { ...store.get().backward, status: 'none' } });
-      },
-    });
+        if (!current()) return;
+      }
+      set({ error: error.message, backward: { ...store.get().backward, status: 'none' } });
+      return;
+    }
+    if (!current()) return;
+    const b = store.get().backward; // revealed and mode may have grown while the answer was on its way
+    const ready = { ...b, status: 'ready', target: r.target, lossName: r.loss_name, loss: r.loss, layers: r.layers };
+    set({ backward: ready, held: { target: r.target, lossName: r.loss_name },
+      ...focus(ready, reachedCount(ready) - 1) });
+    if (ready.mode === 'step') scrollTo(store.get().cursor);
   }
 
   function moveTo(pos) {
-    const b = store.get().backward;
-    const index = b.order[pos];
-    set({ cursor: index, selection: defaultSelection(b.layers[index], b.target, last) });
-    scrollTo(index);
+    set(focus(store.get().backward, pos));
+    scrollTo(store.get().cursor);
+  }
+
+  /** The pass again for a new target or loss: as far revealed as the old one if it was whole, else its first layer. */
+  function refetch(b) {
+    if (b.status === 'none') set({ backward: noBackward(b), cursor: null, selection: null });
+    else if (b.revealed >= total) fetchPass(total, 'run');
+    else fetchPass(1, 'step');
   }
 
   return {
-    /** One layer further: reviewed if already reached, else asked of the server. */
+    /** One layer further: reviewed if already revealed, else revealed; the first asks the server for the pass. */
     next() {
       const s = store.get();
       if (!s.forward) return;
       const b = s.backward;
-      const pos = b.order.indexOf(s.cursor);
-      if (b.status === 'none') startPass('step');
-      else if (pos >= 0 && pos < b.order.length - 1) moveTo(pos + 1);
-      else if (b.status === 'streaming' && b.mode === 'step' && b.requested < total) {
-        set({ backward: { ...b, requested: b.requested + 1 } });
-        api.passNext();
+      if (b.status === 'none') fetchPass(1, 'step');
+      else if (b.status === 'loading') {
+        if (b.revealed < total) set({ backward: { ...b, revealed: b.revealed + 1, mode: 'step' } });
+      } else {
+        const pos = b.layers.findIndex((L) => L.index === s.cursor);
+        if (pos >= 0 && pos < reachedCount(b) - 1) moveTo(pos + 1);
+        else if (b.revealed < total) reveal(b.revealed + 1, 'step');
       }
     },
     prev() {
       const s = store.get();
-      const pos = s.backward.order.indexOf(s.cursor);
-      if (pos > 0) moveTo(pos - 1);
+      const pos = s.backward.layers.findIndex((L) => L.index === s.cursor);
+      if (pos > 0 && s.backward.status === 'ready') moveTo(pos - 1);
     },
-    /** Every remaining layer: the rest of the pass, or a new one; a pass already complete is only walked to its end. */
+    /** Every remaining layer: the rest of the pass, or a new one; a pass already revealed is only walked to its end. */
     run() {
       const s = store.get();
       if (!s.forward) return;
       const b = s.backward;
-      if (b.status === 'streaming') {
-        set({ backward: { ...b, mode: 'run', requested: total } });
-        api.passRun();
-      } else if (b.status === 'complete') {
-        if (s.cursor !== b.order.at(-1)) moveTo(b.order.length - 1);
-      } else startPass('run');
+      if (b.status === 'none') fetchPass(total, 'run');
+      else if (b.status === 'loading') set({ backward: { ...b, revealed: total, mode: 'run' } });
+      else if (!passRevealed(b)) reveal(total, 'run');
+      else if (s.cursor !== b.layers.at(-1).index) moveTo(b.layers.length - 1);
     },
     target(t) {
-      const status = store.get().backward.status;
       set({ target: t });
-      if (status === 'complete') startPass('run');
-      else if (status === 'streaming') startPass('step');
-      else clear();
+      refetch(store.get().backward);
     },
     lossName(name) {
       const b = store.get().backward;
       set({ backward: { ...b, lossName: name, loss: null } });
-      if (b.status !== 'none') startPass(b.status === 'complete' ? 'run' : 'step');
+      refetch(store.get().backward);
     },
-    select: (selection) => set({ selection, cursor: store.get().backward.layers[selection.layer]
-      ? selection.layer : store.get().cursor }),
+    select: (selection) => set({ selection,
+      cursor: reachedLayer(store.get().backward, selection.layer) ? selection.layer : store.get().cursor }),
     /** Backward's gradient for `param` against finite differences, on the server's backward for this target. */
     async gradcheck(param, samples) {
       const s = store.get();

@@ -2,7 +2,7 @@
 // or an uploaded file, sent for the server to preprocess; latest drawing only, one request in flight. Also the
 // recovery when the server has forgotten the input, and the neuron picked in the inspector.
 
-import { NO_BACKWARD } from '../state.js';
+import { noBackward } from '../state.js';
 import { latestOnly } from '../lib/scheduler.js';
 import { grayFromImageData, preprocess } from '../lib/preprocess.js';
 
@@ -22,11 +22,10 @@ export function createForwardActions({ api, store, pad, onForward }) {
 
   /** A new forward replaces the old one and everything computed from it. */
   function applyForward(r, job) {
-    api.closePass();
     const s = store.get();
     set({
       forward: forwardOf(r, r.input ?? job.input, job.version), source: job.source,
-      backward: { ...NO_BACKWARD, id: s.backward.id, lossName: s.backward.lossName }, held: null, cursor: null,
+      backward: noBackward(s.backward), held: null, cursor: null,
       selection: null, error: null, busy: { ...s.busy, forward: false },
     });
     onForward();
@@ -99,9 +98,8 @@ export function createForwardActions({ api, store, pad, onForward }) {
       const strokeEnd = reason === 'end' ? version : reason === 'move' ? s.drawing.strokeEnd : null;
       if (reason === 'clear' || pad.isEmpty()) {
         sender.drop();
-        api.closePass();
         set({ drawing: { version, strokeEnd: null, staleBelow: version + 1 }, forward: null, source: null,
-          backward: { ...NO_BACKWARD, id: s.backward.id, lossName: s.backward.lossName }, held: null, cursor: null,
+          backward: noBackward(s.backward), held: null, cursor: null,
           selection: null, error: null, target: null, busy: { ...s.busy, forward: false } });
         return;
       }

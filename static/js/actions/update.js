@@ -2,7 +2,7 @@
 // step (the request names the target and the loss; the answer brings each parameter's Δ, the values after for
 // small ones, and the forward pass with the new weights), and the reset to the pretrained weights.
 
-import { NO_BACKWARD, hasParams, targetOf } from '../state.js';
+import { hasParams, noBackward, targetOf } from '../state.js';
 import { forwardOf } from './forward.js';
 
 /**
@@ -37,10 +37,8 @@ export function createUpdateActions({ api, store, forward }) {
   const busy = (k, v) => set({ busy: { ...store.get().busy, [k]: v } });
 
   /** The backward state emptied: after a step or a reset its numbers belong to weights that are gone. */
-  function noBackward() {
-    api.closePass();
-    const b = store.get().backward;
-    return { backward: { ...NO_BACKWARD, id: b.id, lossName: b.lossName }, held: null, cursor: null, selection: null };
+  function backwardGone() {
+    return { backward: noBackward(store.get().backward), held: null, cursor: null, selection: null };
   }
 
   async function loadParams() {
@@ -68,7 +66,7 @@ export function createUpdateActions({ api, store, forward }) {
         const now = store.get();
         const paramsAfter = stepped(now.params, res.layers);
         set({
-          ...noBackward(), update: { ...res, paramsBefore: now.params, paramsAfter }, params: paramsAfter,
+          ...backwardGone(), update: { ...res, paramsBefore: now.params, paramsAfter }, params: paramsAfter,
           forward: now.forward && forwardOf(res.forward, now.forward.input, now.forward.version), error: null,
         });
       } catch (err) {
@@ -78,7 +76,7 @@ export function createUpdateActions({ api, store, forward }) {
       }
     },
     async reset() {
-      set(noBackward());
+      set(backwardGone());
       try {
         const r = await api.reset();
         const now = store.get();

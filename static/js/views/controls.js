@@ -3,6 +3,7 @@
 
 import { h } from '../lib/dom.js';
 import { fmt } from '../lib/format.js';
+import { passRevealed, reachedCount } from '../state.js';
 
 /**
  * @param {HTMLElement} root
@@ -42,7 +43,7 @@ export function createControlsView(root, on) {
   return {
     /** @param {{forward: object|null, backward: object, target: number|null, cursor: number|null, model: object,
      *   lossValue: {value: number, formula: string}|null, waiting: boolean, busy: Record<string, boolean>}} s
-     *   waiting: a layer asked for has not arrived yet */
+     *   waiting: the pass asked for has not arrived yet */
     update(s) {
       const t = s.target ?? s.forward?.prediction ?? 0;
       if (String(t) !== target.value) target.value = String(t);
@@ -54,7 +55,7 @@ export function createControlsView(root, on) {
       lossOut.dataset.value = s.lossValue ? String(s.lossValue.value) : '';
       const hasInput = !!s.forward;
       const b = s.backward;
-      const done = b.status === 'complete';
+      const done = passRevealed(b);
       forward.disabled = !hasInput || s.busy.forward;
       step.disabled = !hasInput || (done && s.cursor === 0) || s.waiting;
       run.disabled = !hasInput || (done && s.cursor === 0);
@@ -63,7 +64,7 @@ export function createControlsView(root, on) {
       else if (b.status === 'none') progress.textContent = `Backward starts at the loss, then ${layers.at(-1).name}`
         + ` (layer ${layers.length - 1}); ${layers.length} layers to the input.`;
       else {
-        const reached = b.order.length;
+        const reached = reachedCount(b);
         const cur = s.cursor !== null ? layers[s.cursor] : null;
         progress.textContent = `${reached} of ${layers.length} layers reached`
           + (cur ? ` · showing layer ${cur.index}: ${cur.name} (${cur.kind})` : '')

@@ -5,6 +5,7 @@ import { convInputGrad, convWeightGrad, denseInputGrad, mapSum } from '../lib/ba
 import { h, replace } from '../lib/dom.js';
 import { at as atIndex, ravel, unravel } from '../lib/tensor.js';
 import { at, eq, formula, num, sumLine } from '../lib/numbers.js';
+import { reachedLayer } from '../state.js';
 
 const SRC0 = 'seed 000: bp_sensitivity_map, bp_gradient';
 
@@ -172,7 +173,7 @@ export function createExplainView(root) {
       return nodes;
     }
     const [f, y, xx] = sel.idx;
-    const relu = s.backward.layers[i + 1];
+    const relu = reachedLayer(s.backward, i + 1);
     const net = s.forward.layers[i].data[ravel(sel.idx, p.delta.shape)];
     nodes.push(eq(`δ${at(sel.idx)} =`, num(atIndex(p.delta, sel.idx), { testid: 'explain-delta', cls: 'strong' })));
     if (relu && s.model.layers[i + 1].kind === 'ReLU') {
@@ -191,7 +192,7 @@ export function createExplainView(root) {
     update(s) {
       const b = s.backward;
       const idx = s.cursor;
-      const p = idx !== null ? b.layers[idx] : null;
+      const p = idx !== null ? reachedLayer(b, idx) : null;
       const sel = s.selection && s.selection.layer === idx ? s.selection : null;
       const refs = [s.forward, p, sel?.part, sel?.idx.join(), p && s.params[p.name], b.target, b.lossName];
       if (refs.length === lastRefs.length && refs.every((r, k) => r === lastRefs[k])) return;

@@ -8,6 +8,7 @@ import { h, replace } from '../lib/dom.js';
 import { fmt } from '../lib/format.js';
 import { argmax, at as atIndex, ravel } from '../lib/tensor.js';
 import { eq, num } from '../lib/numbers.js';
+import { reachedCount, reachedLayer } from '../state.js';
 
 /**
  * A KH×KW grid of numbers tinted by value. @param {ArrayLike<number>} values (KH·KW)  @param {Uint8Array} [padded]
@@ -122,14 +123,14 @@ export function createInspectorView(root, { onNeuron }) {
       nodes.push(eq('f(net) = max(0, net) =', num(act, { testid: 'inspector-activation', cls: 'strong' }),
         `(${next.name})`));
     }
-    const relu = s.backward.layers[i + 1];
-    const delta = s.backward.layers[i];
+    const relu = reachedLayer(s.backward, i + 1);
+    const delta = reachedLayer(s.backward, i);
     if (relu && next.kind === 'ReLU') {
       const dout = atIndex(relu.delta, n.idx);
       const fp = shown > 0 ? 1 : 0;
       const pool = s.model.layers[i + 2];
       let why = '';
-      const pp = s.backward.layers[i + 2];
+      const pp = reachedLayer(s.backward, i + 2);
       if (pool && pool.kind === 'MaxPool2D' && pp) {
         const oi = Math.floor(y / pool.stride), oj = Math.floor(x / pool.stride);
         const o = ravel([f, oi, oj], pp.delta.shape);
@@ -170,7 +171,7 @@ export function createInspectorView(root, { onNeuron }) {
     update(s) {
       const n = s.neuron;
       const L = n ? s.model.layers[n.layer] : null;
-      const refs = [s.forward, n, L && s.params[L.name], s.backward.layers, s.params];
+      const refs = [s.forward, n, L && s.params[L.name], s.backward.layers, reachedCount(s.backward), s.params];
       if (refs.every((r, k) => r === lastRefs[k])) return;
       lastRefs = refs;
       draw(s);

@@ -7,6 +7,7 @@ import { WINNERS } from '../lib/colors.js';
 import { h } from '../lib/dom.js';
 import { shapeText, thousands } from '../lib/format.js';
 import { tile } from '../lib/mosaic.js';
+import { reachedCount, reachedLayer } from '../state.js';
 import { createBars } from './bars.js';
 import { createHeatmap as heatmap } from './heatmap.js';
 
@@ -159,7 +160,7 @@ export function createLayerPanel(root, { layer: L, model, onNeuron, onSelect, on
 
   function updateBackward(s) {
     const b = s.backward;
-    const p = b.layers[i];
+    const p = reachedLayer(b, i);
     const status = !p ? 'pending' : s.cursor === i ? 'current' : 'done';
     section.dataset.backward = status;
     section.classList.toggle('is-pending', status === 'pending');
@@ -168,12 +169,12 @@ export function createLayerPanel(root, { layer: L, model, onNeuron, onSelect, on
     if (isLast) fig.delta.setTitle(lastDelta(b.lossName));
     const sel = s.selection && s.selection.layer === i ? s.selection : null;
     const markFor = (part) => (sel && sel.part === part ? sel.idx : undefined);
-    const belowPayload = i > 0 ? b.layers[i - 1] : undefined;
+    const belowPayload = i > 0 ? reachedLayer(b, i - 1) : undefined;
     const weights = s.params[L.name];
     if (!changed('bwd', p, belowPayload, weights, s.forward, sel?.part, sel?.idx.join(), b.lossName,
-      p ? 0 : b.order.length, p ? 0 : b.status)) return;
+      p ? 0 : reachedCount(b), p ? 0 : b.status)) return;
     if (!p) {
-      const ahead = layers.length - 1 - i - b.order.length;
+      const ahead = layers.length - 1 - i - reachedCount(b);
       showPending(!s.forward ? 'Pending: draw a digit first.' : b.status === 'none'
         ? `Pending: press Backward one layer to start at the loss (${ahead + 1} step${ahead ? 's' : ''} to reach `
           + 'this layer).'
