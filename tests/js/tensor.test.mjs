@@ -1,11 +1,11 @@
-// static/js/lib/tensor.js against numpy (fixtures.py tensor_fixtures): arrays decoded from the wire's base64 and from
-// a binary frame at every byte offset, aligned or not, in each wire dtype; flat and multi-indices; argmax; outer.
+// static/js/lib/tensor.js against numpy (fixtures.py tensor_fixtures): arrays decoded from the wire's base64 in each
+// wire dtype; flat and multi-indices; argmax; outer.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import {
-  argmax, argmaxAbs, at, fromBase64, fromBuffer, outer, ravel, size, unravel,
+  argmax, argmaxAbs, at, fromBase64, outer, ravel, size, unravel,
 } from '../../static/js/lib/tensor.js';
 import { assertClose, loadFixtures } from './helpers.mjs';
 
@@ -20,22 +20,6 @@ test('fromBase64 gives the values numpy encoded, in the wire dtype\'s own typed 
     assert.deepEqual(Array.from(t.data), Array.from(a.values.data), a.dtype);
   }
   assert.throws(() => fromBase64('AAAA', 'float64', [1]), /unknown dtype float64/);
-});
-
-test('fromBuffer decodes an array at any byte offset, 4-byte aligned or not, viewing only its own bytes', () => {
-  for (const b of fx.buffers) {
-    const bytes = Buffer.from(b.buffer, 'base64');
-    const buffer = new Uint8Array(bytes).buffer; // a fresh ArrayBuffer, offset 0, like a WebSocket frame's
-    const t = fromBuffer(buffer, b.offset, b.nbytes, b.dtype, b.shape);
-    const what = `${b.dtype} at byte ${b.offset}`;
-    assert.ok(t.data instanceof CTORS[b.dtype], `${what}: a ${CTORS[b.dtype].name}`);
-    assert.equal(t.data.length, size(b.shape), what);
-    assert.deepEqual(Array.from(t.data), Array.from(fx.values[b.dtype].data), what);
-    if (b.offset % CTORS[b.dtype].BYTES_PER_ELEMENT === 0) {
-      assert.equal(t.data.buffer, buffer, `${what}: aligned, so a view of the frame, not a copy`);
-    }
-  }
-  assert.throws(() => fromBuffer(new ArrayBuffer(8), 0, 8, 'float64', [1]), /unknown dtype float64/);
 });
 
 test('ravel and unravel are numpy\'s C-order flat and multi-indices, and inverse to each other', () => {

@@ -1,5 +1,5 @@
 // Arrays as they arrive from the server: {shape, data} with a typed array in row-major (C-order) layout.
-// Pure functions, no DOM: tested in Chromium against numpy (tests/browser/test_lib.py).
+// Pure functions, no DOM: tested in Node against numpy (tests/js/tensor.test.mjs).
 
 /**
  * @typedef {Float32Array | Float64Array | Uint8Array | Int32Array} TypedArray
@@ -25,21 +25,6 @@ export function fromBase64(b64, dtype, shape) {
   const bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return { shape, data: new Ctor(bytes.buffer, 0, bytes.length / Ctor.BYTES_PER_ELEMENT) };
-}
-
-/**
- * A tensor viewing `nbytes` of `buffer` from `offset` (the binary frame form). Float32 offsets are 4-byte aligned by
- * the server, so the view is zero-copy; a misaligned one is copied.
- * @param {ArrayBuffer} buffer  @param {number} offset  @param {number} nbytes  @param {string} dtype
- * @param {number[]} shape  @returns {Tensor}
- */
-export function fromBuffer(buffer, offset, nbytes, dtype, shape) {
-  const Ctor = CTORS[dtype];
-  if (!Ctor) throw new Error(`unknown dtype ${dtype}`);
-  if (offset % Ctor.BYTES_PER_ELEMENT === 0) {
-    return { shape, data: new Ctor(buffer, offset, nbytes / Ctor.BYTES_PER_ELEMENT) };
-  }
-  return { shape, data: new Ctor(buffer.slice(offset, offset + nbytes)) };
 }
 
 /**
