@@ -108,13 +108,11 @@ def check_model(
         raise KeyError(f"no parameter {param!r}; the model has {', '.join(params)}")
     if model.dtype != np.float64:
         raise ValueError(f"gradient checks need a float64 model, this one is {model.dtype}")
-    rng = rng if rng is not None else np.random.default_rng()
     array = params[param]
     _, dloss = loss_fn(model.forward(x), targets)
     model.backward(dloss)
     analytic = model.named_grads()[param].copy()
-    flat = rng.choice(array.size, size=min(num_samples, array.size), replace=False)
-    indices = [tuple(int(i) for i in np.unravel_index(k, array.shape)) for k in np.sort(flat)]
+    indices = sample_indices(array.shape, num_samples, rng if rng is not None else np.random.default_rng())
 
     def loss() -> float:
         return loss_fn(model.forward(x), targets)[0]
@@ -122,6 +120,18 @@ def check_model(
     numerical = numerical_gradient(loss, array, indices, eps)
     model.forward(x)  # leave the trace as it was: the unperturbed pass
     model.backward(dloss)
+    return compare(analytic, numerical, indices)
+
+
+def sample_indices(shape: tuple[int, ...], num_samples: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    """`num_samples` distinct positions in an array of `shape` (all of them if it is smaller), in C order."""
+    size = int(np.prod(shape))
+    flat = rng.choice(size, size=min(num_samples, size), replace=False)
+    return [tuple(int(i) for i in np.unravel_index(k, shape)) for k in np.sort(flat)]
+
+
+def compare(analytic: Array, numerical: Array, indices: list[tuple[int, ...]]) -> list[GradCheckEntry]:
+    """One entry per position: the backward pass's value beside the finite difference."""
     return [
         GradCheckEntry(idx, float(analytic[idx]), float(numerical[idx]), float(abs(analytic[idx] - numerical[idx])),
                        relative_error(analytic[idx], numerical[idx]))

@@ -49,11 +49,10 @@ from cnn import (
     load_model,
     numerical_gradient,
     overall_relative_error,
-    relative_error,
     softmax,
     summary,
 )
-from cnn.gradcheck import GradCheckEntry
+from cnn.gradcheck import compare, sample_indices
 
 CLASS_LABELS = [str(d) for d in range(10)]
 
@@ -274,16 +273,12 @@ class NetworkService:
             loss = self._backward(state, held, target, state.loss)
             analytic = held.model.named_grads()[request.param]
             array = state.params[request.param]
-            rng = np.random.default_rng(request.seed)
-            flat = np.sort(rng.choice(array.size, size=min(request.samples, array.size), replace=False))
-            indices = [tuple(int(i) for i in np.unravel_index(k, array.shape)) for k in flat]
+            indices = sample_indices(array.shape, request.samples, np.random.default_rng(request.seed))
             x = self._batch(state)
             with self.warm.scratch() as scratch:
                 self._bind(scratch, state.params)
                 numerical = numerical_gradient(lambda: loss_fn(scratch.forward(x), [target])[0], array, indices)
-            entries = [GradCheckEntry(idx, float(analytic[idx]), float(numerical[idx]),
-                                      float(abs(analytic[idx] - numerical[idx])),
-                                      relative_error(analytic[idx], numerical[idx])) for idx in indices]
+            entries = compare(analytic, numerical, indices)
         return GradcheckResponse(
             param=request.param,
             entries=[GradcheckEntry(index=list(e.index), analytic=e.analytic, numerical=e.numerical,
