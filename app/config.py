@@ -3,6 +3,8 @@
     CNN_MODEL_PATH            model file to serve (.npz from cnn-train); default: the pretrained LeNet-5
     CNN_MAX_UPLOAD_BYTES      largest accepted image, in bytes (default 5 MiB)
     CNN_MAX_IMAGE_PIXELS      largest accepted width × height (default 4096 × 4096), against decompression bombs
+    CNN_MAX_JSON_BYTES        largest JSON body of every route but the forward (default 16384); the forward's
+                              limit is CNN_MAX_UPLOAD_BYTES as a data URL plus 64 KiB
     CNN_MAX_SESSIONS          sessions kept at once; the least recently used goes first (default 100)
     CNN_SESSION_IDLE_SECONDS  a session unused this long is dropped (default 1800)
     CNN_MAX_LEARNING_RATE     the largest learning rate a step accepts (default 10)
@@ -29,6 +31,8 @@ class Settings(BaseSettings):
     model_path: Path = Field(default=PRETRAINED_PATH, description="The model file to serve.")
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest accepted image, in bytes.")
     max_image_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest accepted width × height.")
+    max_json_bytes: int = Field(default=16384, ge=1024, description="Largest request body of every route but the "
+                                "forward, in bytes.")
     max_sessions: int = Field(default=100, gt=0, description="Sessions kept at once.")
     session_idle_seconds: int = Field(default=1800, gt=0, description="A session unused this long is dropped.")
     max_learning_rate: float = Field(default=10.0, gt=0, allow_inf_nan=False,

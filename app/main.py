@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from app.config import Settings, load_settings
 from app.errors import AppError
+from app.limits import BodyLimit, BodyLimitMiddleware, forward_body_bytes, forward_limit
 from app.paths import STATIC_DIR
 from app.routes import api, pages, ws
 from app.services.container import Services
@@ -71,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # zstd for browsers that take it (Chromium, Firefox), brotli, then gzip for the rest; low levels, because the
     # payloads are float32 arrays that compress little more at high levels, at many times the cost.
     app.add_middleware(CompressMiddleware, minimum_size=2048, zstd_level=1, brotli_quality=1, gzip_level=1)
+    # Added last, so outermost: every request body is bounded before anything reads it (app.limits).
+    app.add_middleware(BodyLimitMiddleware, default=BodyLimit(settings.max_json_bytes),
+                       routes={api.router.url_path_for("forward"): forward_limit(settings.max_upload_bytes)})
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -115,5 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CNN_MODEL_PATH"] = args.model
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    # A WebSocket message is bounded like the forward's body, whose data URL is the largest command.
+    uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                ws_max_size=forward_body_bytes(settings.max_upload_bytes))
     return 0

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.errors import InvalidRequest, MissingFile, UnsupportedMediaType
+from app.limits import ENVELOPE_BYTES
 from app.schemas import ForwardRequest
 from app.services.container import Services
 from app.services.images import decode_data_url, image_to_input, image_too_large
@@ -19,8 +20,6 @@ from app.services.network import ForwardInput, NetworkService
 from app.services.sessions import SessionState, is_valid_session_id, new_session_id
 
 TAB_HEADER = "X-Tab-Id"
-# Room for what wraps an image: multipart headers and boundaries, or the JSON around a data URL.
-ENVELOPE_BYTES = 64 * 1024
 
 
 async def services(request: Request) -> Services:

@@ -31,7 +31,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from app.encoding import Frame
-from app.errors import AppError, InvalidRequest
+from app.errors import AppError, InvalidRequest, TooLarge
+from app.limits import forward_body_bytes
 from app.routes.deps import session_key
 from app.schemas import BackwardRequest, ForwardRequest, StepRequest
 from app.services.container import Services
@@ -165,6 +166,7 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     cookie = websocket.cookies.get(svc.settings.cookie_name)
     key = session_key(cookie, websocket.query_params.get("tab")) or new_session_id()
     conn = Connection(websocket, svc, key)
+    max_command_bytes = forward_body_bytes(svc.settings.max_upload_bytes)
 
     async def error(code: str, message: str) -> None:
         await websocket.send_text(json.dumps({"type": "error", "code": code, "message": message}))
@@ -178,6 +180,11 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
             try:
                 if raw is None:
                     raise CommandError("commands are JSON text frames, e.g. {\"cmd\": \"next\"}", "invalid_json")
+                if (size := len(raw.encode())) > max_command_bytes:
+                    # uvicorn closes the socket on a message over ws_max_size (the same bound, set in app.main);
+                    # another server may not, so the command is refused here too and the socket stays usable.
+                    raise TooLarge("The command", size, max_command_bytes,
+                                   advice="The largest command is a forward with the image as a data URL.")
                 await conn.handle(raw)
             except AppError as e:
                 await error(e.code, e.message)
