@@ -10,6 +10,8 @@
     CNN_MAX_LEARNING_RATE     the largest learning rate a step accepts (default 10)
     CNN_WARM_PASSES           sessions whose last pass is kept ready in memory, so backward and step reuse it
                               instead of running forward again (default 64)
+    CNN_ENGINE_WORKERS        expensive jobs (gradcheck, export, image decoding) running at once (default: the cores)
+    CNN_ENGINE_QUEUE          expensive jobs waiting for a worker; one more is answered 503 at once (default 16)
 
 A value that makes no sense (a negative limit, NaN, a word where a number belongs) stops the server at start-up with
 a message naming the variable, never later in the middle of a request.
@@ -17,6 +19,7 @@ a message naming the variable, never later in the middle of a request.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, ValidationError
@@ -39,6 +42,10 @@ class Settings(BaseSettings):
                                      description="The largest learning rate a step accepts.")
     warm_passes: int = Field(default=64, ge=0, description="Sessions whose last pass is kept ready in memory.")
     cookie_name: str = Field(default="cnn_session", min_length=1, description="The session cookie's name.")
+    engine_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0,
+                                description="Expensive jobs (gradcheck, export, image decoding) run at once.")
+    engine_queue: int = Field(default=16, ge=0, description="Expensive jobs that may wait for a worker; beyond "
+                              "that the server answers 503 with Retry-After at once.")
 
 
 class SettingsError(SystemExit):

@@ -12,6 +12,7 @@ class AppError(Exception):
 
     status_code = 400
     code = "bad_request"
+    headers: dict[str, str] = {}  # sent with the answer (e.g. Retry-After); never mutated, errors set their own
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -48,6 +49,26 @@ class StepRefused(AppError):
 
 class UnknownName(AppError):
     status_code, code = 404, "not_found"
+
+
+class Busy(AppError):
+    """A tab sent another request while one of its own is running and one more already waits for it."""
+
+    status_code, code = 429, "busy"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("a request of this tab is still running; try again in a moment")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class Overloaded(AppError):
+    """The engine's gate is full: as many expensive jobs are running and waiting as the server allows."""
+
+    status_code, code = 503, "overloaded"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class TooLarge(AppError):

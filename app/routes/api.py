@@ -3,16 +3,16 @@ response model is the answer.
 
 A pass on one image takes a fraction of a millisecond and holds the GIL for most of it, so forward, backward, step and
 reset run on the event loop: handing them to a worker thread cost more CPU than it freed (benchmarks/corridor.py).
-Gradcheck and export, which take milliseconds, and the decoding of uploaded images run on worker threads."""
+Gradcheck and export, which take milliseconds, and the decoding of uploaded images go through the engine's gate
+(app.services.gate): a few at a time on worker threads, a bounded queue, and 503 with Retry-After beyond it."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import APIRouter, Response
-from starlette.concurrency import run_in_threadpool
 
-from app.routes.deps import NetworkDep, NewInputDep, SessionDep
+from app.routes.deps import NetworkDep, NewInputDep, ServicesDep, SessionDep
 from app.schemas import (
     BackwardRequest,
     BackwardResponse,
@@ -40,7 +40,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (413, "The image is larger than allowed, in bytes or in pixels."),
         (415, "Not a supported content or image type."),
         (422, "A value is out of range, the canvas is empty, or the update would blow the weights up."),
+        (429, "A request of this tab is still running and another already waits: try again after Retry-After."),
     ]
+}
+
+# Routes whose work goes through the engine's gate may also answer 503.
+GATED: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "The server is busy with as many checks, exports and uploads as it "
+          "takes: try again after Retry-After."},
 }
 
 # The body is read by a dependency (it may be multipart or JSON), so the schema is stated here.
@@ -64,7 +71,7 @@ async def get_model(net: NetworkDep) -> ModelResponse:
     return net.model_info()
 
 
-@router.post("/forward", response_model=ForwardResponse, responses=ERRORS, openapi_extra=FORWARD_BODY,
+@router.post("/forward", response_model=ForwardResponse, responses={**ERRORS, **GATED}, openapi_extra=FORWARD_BODY,
              summary="Run an input forward through every layer (an image is preprocessed first)")
 async def forward(new: NewInputDep, state: SessionDep, net: NetworkDep) -> ForwardResponse:
     return net.forward(state, new)
@@ -99,15 +106,17 @@ async def reset(state: SessionDep, net: NetworkDep) -> ResetResponse:
     return net.reset(state)
 
 
-@router.post("/gradcheck", response_model=GradcheckResponse, responses=ERRORS,
+@router.post("/gradcheck", response_model=GradcheckResponse, responses={**ERRORS, **GATED},
              summary="Compare backward's gradient with finite differences for sampled weights")
-async def gradcheck(body: GradcheckRequest, state: SessionDep, net: NetworkDep) -> GradcheckResponse:
-    return await run_in_threadpool(net.gradcheck, state, body)
+async def gradcheck(body: GradcheckRequest, state: SessionDep, svc: ServicesDep) -> GradcheckResponse:
+    # Its cost is bounded: at most 64 sampled weights (GradcheckRequest.samples), two forwards each.
+    return await svc.gate.run(svc.network.gradcheck, state, body)
 
 
 @router.get("/export", summary="The session's current tensors (float64) as an .npz file",
-            responses={200: {"content": {"application/octet-stream": {}}, "description": "An .npz archive."}})
-async def export(state: SessionDep, net: NetworkDep) -> Response:
-    data = await run_in_threadpool(net.export, state)
+            responses={200: {"content": {"application/octet-stream": {}}, "description": "An .npz archive."},
+                       **GATED})
+async def export(state: SessionDep, svc: ServicesDep) -> Response:
+    data = await svc.gate.run(svc.network.export, state)
     return Response(data, media_type="application/octet-stream",
                     headers={"Content-Disposition": 'attachment; filename="cnn-trace.npz"'})

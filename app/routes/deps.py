@@ -9,7 +9,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from app.errors import InvalidRequest, MissingFile, UnsupportedMediaType
 from app.limits import ENVELOPE_BYTES
@@ -117,7 +116,7 @@ async def new_input(request: Request, svc: ServicesDep) -> ForwardInput:
     else:
         raise UnsupportedMediaType(f"content type {content_type or 'missing'!r} is not accepted: send "
                                    "multipart/form-data with a 'file' field, or JSON {\"image\": \"<data URL>\"}")
-    pre = await run_in_threadpool(image_to_input, data, limits)
+    pre = await svc.gate.run(image_to_input, data, limits)  # bounded, as gradcheck and export are
     return ForwardInput(pre.input, steps=pre.steps)
 
 

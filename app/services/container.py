@@ -1,6 +1,7 @@
-"""The services one running server holds, made once at start-up: settings, the network, the session store, and the
-locks that keep one session's requests in order. REST routes reach them through app.routes.deps, the WebSocket
-through the app's state; both open sessions with `Services.session`, the one place a session is read and written."""
+"""The services one running server holds, made once at start-up: settings, the network, the session store, the
+locks that keep one session's requests in order, and the gate that bounds expensive work (app.services.gate). REST
+routes reach them through app.routes.deps, the WebSocket through the app's state; both open sessions with
+`Services.session`, the one place a session is read and written."""
 
 from __future__ import annotations
 
@@ -10,11 +11,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from app.config import Settings
+from app.errors import Busy
+from app.services.gate import Gate
 from app.services.images import ImageLimits
 from app.services.network import NetworkService
 from app.services.sessions import InMemorySessionStore, SessionState, SessionStore
 
-LOCK_STRIPES = 64
+# A session's requests run one at a time; one more may wait, and a further one is refused (429) rather than queued.
+WAITING_PER_SESSION = 1
+
+
+@dataclass
+class _InFlight:
+    """A session's lock and how many of its requests hold it or wait for it; dropped when none does."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    requests: int = 0
 
 
 @dataclass
@@ -22,14 +34,17 @@ class Services:
     settings: Settings
     network: NetworkService
     store: SessionStore
-    # Striped locks: a bounded set, whatever the number of sessions. Two requests of one session never interleave;
-    # asyncio locks, because the event loop waits on them while the pass runs on a worker thread.
-    locks: tuple[asyncio.Lock, ...] = field(default_factory=lambda: tuple(asyncio.Lock() for _ in range(LOCK_STRIPES)))
+    gate: Gate
+    # A lock per session with a request in flight (never more entries than requests in flight): two requests of one
+    # session never interleave, and a learner never waits behind another session's gradcheck, as locks shared by
+    # stripes of sessions made it do. asyncio locks: the event loop waits on them while a job runs on a thread.
+    in_flight: dict[str, _InFlight] = field(default_factory=dict)
 
     @classmethod
     def start(cls, settings: Settings) -> Services:
         network = NetworkService(settings.model_path, settings.max_learning_rate, settings.warm_passes)
-        return cls(settings, network, InMemorySessionStore(settings.max_sessions, settings.session_idle_seconds))
+        store = InMemorySessionStore(settings.max_sessions, settings.session_idle_seconds)
+        return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue))
 
     @property
     def image_limits(self) -> ImageLimits:
@@ -37,12 +52,22 @@ class Services:
 
     @asynccontextmanager
     async def session(self, key: str) -> AsyncIterator[SessionState]:
-        """The session under its lock, made from the pretrained weights if new or expired, saved back afterwards."""
-        async with self.locks[hash(key) % len(self.locks)]:
-            state = self.store.get(key)
-            if state is None:
-                state = self.network.new_session(key)
-            try:
-                yield state
-            finally:
-                self.store.put(state)
+        """The session under its lock, made from the pretrained weights if new or expired, saved back afterwards.
+        Busy (429) if the session already has a request running and WAITING_PER_SESSION more waiting."""
+        slot = self.in_flight.setdefault(key, _InFlight())
+        if slot.requests > WAITING_PER_SESSION:
+            raise Busy()
+        slot.requests += 1
+        try:
+            async with slot.lock:
+                state = self.store.get(key)
+                if state is None:
+                    state = self.network.new_session(key)
+                try:
+                    yield state
+                finally:
+                    self.store.put(state)
+        finally:
+            slot.requests -= 1
+            if slot.requests == 0:
+                del self.in_flight[key]
