@@ -1,7 +1,7 @@
 """A learner's image bytes -> the 28×28 input the network reads, made the way MNIST was made.
 
     raw = decode_data_url(url, limits)      a canvas's "data:image/png;base64,..." -> bytes
-    gray = load_grayscale(raw, limits)      bytes -> float64 (H, W) in [0, 1], 1 = white
+    gray = load_grayscale(raw, limits)      bytes -> float64 (H, W) in [0, 1], 1 = white, H and W ≤ WORK_MAX_SIDE
     pre = preprocess(gray)                  -> Preprocessed: input (28, 28), white digit on black, and every step
     pre = image_to_input(raw)               load_grayscale + preprocess
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from app.errors import AppError, TooLarge
 from app.services import geometry
@@ -132,6 +132,10 @@ def load_grayscale(data: bytes, limits: ImageLimits) -> np.ndarray:
 
     EXIF orientation applied, first frame of an animation, transparency composited over a background that contrasts
     with the ink, then ITU-R 601-2 luminance (Pillow's "L": 0.299 R + 0.587 G + 0.114 B).
+
+    An image whose longer side is over WORK_MAX_SIDE comes back shrunk by a whole factor, made in 8-bit grey as it
+    is decoded (a JPEG at a reduced scale by its decoder, others a strip at a time): the largest image allowed (16
+    megapixels) costs about its decoded size, never a float64 array of its full size.
     """
     if len(data) > limits.max_bytes:
         raise image_too_large(len(data), limits.max_bytes)
@@ -147,10 +151,16 @@ def load_grayscale(data: bytes, limits: ImageLimits) -> np.ndarray:
                     f"The image is {img.width} × {img.height} = {pixels:,} pixels; the limit is "
                     f"{limits.max_pixels:,} pixels. Send a smaller image."
                 )
+            orientation = img.getexif().get(ORIENTATION_TAG, 1)
+            if img.format == "JPEG" and max(img.size) > WORK_MAX_SIDE:
+                # JPEG decodes at 1/2, 1/4 or 1/8 scale straight to grey: the full-size colour image never exists.
+                img.draft("L", _shrunk_size(img.size, _reduce_factor(img.size)))
             # The first frame only. A truncated file raises here because ImageFile.LOAD_TRUNCATED_IMAGES is left
             # False: a half-decoded digit would be classified as if it were whole.
             img.load()
-            img = ImageOps.exif_transpose(img)  # phones store photos sideways and say so in EXIF
+            img = _shrink(img)
+            if transpose := _EXIF_TRANSPOSE.get(orientation):
+                img = img.transpose(transpose)  # phones store photos sideways and say so in EXIF
             return _to_gray(img)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise TooManyPixelsError(
@@ -176,6 +186,63 @@ def _open(data: bytes) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError, struct.error):
         raise NotAnImageError(f"The file is not an image that can be read. Send a {accepted} image.") from None
     raise UnsupportedFormatError(f"{found} images are not accepted. Send a {accepted} image.")
+
+
+# Images whose longer side is above this are shrunk by a whole factor, in 8-bit grey, as they are decoded: 1024 px
+# is still fifty times the 20 px the digit ends up at, and keeps every float64 array of preprocessing under 8 MB.
+WORK_MAX_SIDE: Final = 1024
+# Rows of the decoded image converted and shrunk at a time (× the factor): the only full-width temporaries.
+STRIP_ROWS: Final = 64
+ORIENTATION_TAG: Final = 0x0112
+_EXIF_TRANSPOSE: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduce_factor(size: tuple[int, int]) -> int:
+    """The whole factor that brings the longer side to at most WORK_MAX_SIDE (1: no shrinking)."""
+    return -(-max(size) // WORK_MAX_SIDE)
+
+
+def _shrunk_size(size: tuple[int, int], factor: int) -> tuple[int, int]:
+    return -(-size[0] // factor), -(-size[1] // factor)
+
+
+def _gray_mode(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> the fewest bytes per pixel _to_gray reads the same way: "L", "LA" (transparency kept for
+    _composite), "I" (16-bit depth kept) or "F"."""
+    if img.mode.startswith("I"):
+        return img.convert("I") if img.mode != "I" else img
+    if img.mode in ("P", "PA") or "transparency" in img.info or img.mode in ("RGBA", "LA", "RGBa", "La"):
+        return img.convert("RGBA").convert("LA")
+    if img.mode in ("F", "L"):
+        return img
+    if img.mode not in ("1", "RGB"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV
+    return img.convert("L")
+
+
+def _shrink(img: Image.Image) -> Image.Image:
+    """A loaded image larger than WORK_MAX_SIDE -> grey ("L", "LA", "I" or "F") shrunk by a whole factor (each
+    output pixel the mean of a factor × factor block, alpha-weighted); smaller images are returned as they are.
+
+    Converted and reduced a strip of rows at a time, so that besides the decoded image only one strip's copies and
+    the small result exist: reducing a whole RGBA image would first make a premultiplied copy of all of it. The strips
+    start at multiples of the factor, so the blocks are those of reducing the whole image at once.
+    """
+    factor = _reduce_factor(img.size)
+    if factor < 2:
+        return img
+    width, height = img.size
+    rows = STRIP_ROWS * factor
+    strips = [_gray_mode(img.crop((0, top, width, min(height, top + rows)))).reduce(factor)
+              for top in range(0, height, rows)]
+    out = Image.new(strips[0].mode, _shrunk_size(img.size, factor))
+    for i, strip in enumerate(strips):
+        out.paste(strip, (0, i * STRIP_ROWS))
+    return out
 
 
 def _to_gray(img: Image.Image) -> np.ndarray:

@@ -234,7 +234,9 @@ def test_a_hairline_keeps_a_side_of_at_least_one_pixel() -> None:
 def test_a_digit_in_a_corner_of_a_big_canvas_ends_up_centred(reference: np.ndarray) -> None:
     result = image_to_input(encode(Image.fromarray(draw_seven(200, at=(10, 1990), canvas=2200)), "PNG"))
     check_mnist_geometry(result)
-    assert np.abs(result.input - reference).mean() < LOSSLESS
+    # Not lossless: a canvas over images.WORK_MAX_SIDE is shrunk by a whole factor (here 3) as it is decoded, so the
+    # 200 px digit reaches the 20 px box from 67 px. Measured: 0.023.
+    assert np.abs(result.input - reference).mean() < 0.04
     assert result.display_scale < 1.0 and max(result.steps["grayscale"].shape) <= 560  # kept small for the wire
 
 
