@@ -12,6 +12,8 @@
                               instead of running forward again (default 64)
     CNN_ENGINE_WORKERS        expensive jobs (gradcheck, export, image decoding) running at once (default: the cores)
     CNN_ENGINE_QUEUE          expensive jobs waiting for a worker; one more is answered 503 at once (default 16)
+    CNN_TRUST_PROXY_HEADERS   true behind an HTTPS proxy that sets X-Forwarded-Proto/For (default false: such headers
+                              change nothing, whoever sends them)
 
 A value that makes no sense (a negative limit, NaN, a word where a number belongs) stops the server at start-up with
 a message naming the variable, never later in the middle of a request.
@@ -46,6 +48,10 @@ class Settings(BaseSettings):
                                 description="Expensive jobs (gradcheck, export, image decoding) run at once.")
     engine_queue: int = Field(default=16, ge=0, description="Expensive jobs that may wait for a worker; beyond "
                               "that the server answers 503 with Retry-After at once.")
+    trust_proxy_headers: bool = Field(
+        default=False,
+        description="Honour X-Forwarded-Proto and X-Forwarded-For from whoever connects (the HTTPS proxy in front), "
+                    "so request.url.scheme is the browser's. Only when nothing but the proxy reaches the server.")
 
 
 class SettingsError(SystemExit):

@@ -1,6 +1,7 @@
 """The FastAPI application: create_app() wires settings, the network, the session store, routes and error handlers.
 
-    uvicorn app.main:app            or            cnn-visualizer --host 127.0.0.1 --port 8000 [--model PATH]
+    uvicorn app.main:app --no-server-header --no-proxy-headers
+    cnn-visualizer --host 127.0.0.1 --port 8000 [--model PATH]        (the same two flags, set in main())
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette_compress import CompressMiddleware
 from threadpoolctl import threadpool_limits
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, load_settings
 from app.errors import AppError
 from app.limits import BodyLimit, BodyLimitMiddleware, forward_body_bytes, forward_limit
 from app.paths import STATIC_DIR
 from app.routes import api, pages, ws
+from app.security import SecurityHeadersMiddleware, security_headers
 from app.services.container import Services
 from cnn import ModelFileError
 from cnn.allocator import keep_freed_memory
@@ -75,6 +78,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added last, so outermost: every request body is bounded before anything reads it (app.limits).
     app.add_middleware(BodyLimitMiddleware, default=BodyLimit(settings.max_json_bytes),
                        routes={api.router.url_path_for("forward"): forward_limit(settings.max_upload_bytes)})
+    app.add_middleware(SecurityHeadersMiddleware)  # outside the body limit, so that its 413 carries them too
+    if settings.trust_proxy_headers:
+        # Outermost, so that everything inside sees the browser's scheme and address. "*": the proxy's address is
+        # rarely fixed (containers); the setting's contract is that nothing but the proxy can reach the server.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts="*")
 
     @app.exception_handler(AppError)
     async def app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -96,7 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "something went wrong on the server; the error was logged")
+        response = _error(500, "internal_error", "something went wrong on the server; the error was logged")
+        # Starlette answers this one outside every middleware, so it sets the security headers itself.
+        response.headers.update(security_headers(request.url.path))
+        return response
 
     app.include_router(pages.router)
     app.include_router(api.router)
@@ -121,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CNN_MODEL_PATH"] = args.model
     settings = load_settings()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # A WebSocket message is bounded like the forward's body, whose data URL is the largest command.
+    # A WebSocket message is bounded like the forward's body, whose data URL is the largest command. No `server`
+    # header (it names the software to whoever asks), and X-Forwarded-* only as CNN_TRUST_PROXY_HEADERS says:
+    # uvicorn's own proxy_headers would trust them from 127.0.0.1 whatever the setting.
     uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                ws_max_size=forward_body_bytes(settings.max_upload_bytes))
+                ws_max_size=forward_body_bytes(settings.max_upload_bytes), server_header=False, proxy_headers=False)
     return 0

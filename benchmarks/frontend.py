@@ -130,8 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                 page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 page.goto(server.base_url)
-                page.wait_for_function("document.querySelector('[data-testid=prediction]')?.dataset.value",
-                                       timeout=TIMEOUT_MS)
+                page.wait_for_function("() => document.querySelector('[data-testid=prediction]')?.dataset.value",
+                                       timeout=TIMEOUT_MS)  # a function: see tests/browser/conftest.py
                 digits = list(DIGITS.values())
                 for k in range(WARMUP):
                     draw(page, digits[k % len(digits)])

@@ -114,7 +114,7 @@ class Server:
         env = {**os.environ, "CNN_MAX_SESSIONS": str(max_sessions)}
         self.log = tempfile.TemporaryFile(mode="w+")
         cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port),
-               "--no-access-log", "--log-level", "warning"]
+               "--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
         self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:

@@ -58,8 +58,8 @@ def capture(base_url: str, out: Path, layer: int, target: int, width: int, heigh
         try:
             page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
             page.goto(base_url)
-            page.wait_for_function("document.querySelector('[data-testid=prediction]')?.dataset.value",
-                                   timeout=TIMEOUT_MS)
+            page.wait_for_function("() => document.querySelector('[data-testid=prediction]')?.dataset.value",
+                                   timeout=TIMEOUT_MS)  # a function: see tests/browser/conftest.py
             page.get_by_test_id("target").select_option(str(target))
             step = page.get_by_test_id("backward-step")
             for index in reversed(range(layer, LAYERS)):

@@ -28,6 +28,12 @@ def healthz(svc: ServicesDep) -> HealthResponse:
     return HealthResponse(status="ok", model=svc.network.model_path.name, sessions=len(svc.store))
 
 
+@router.head("/healthz", include_in_schema=False)
+def healthz_head(svc: ServicesDep) -> Response:
+    """HEAD /healthz: the same 200 without the body, for probes that ask with HEAD."""
+    return Response(status_code=200)
+
+
 @router.get("/vendor/plotly.min.js", include_in_schema=False)
 def plotly_js() -> FileResponse:
     return FileResponse(PLOTLY_JS, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})

@@ -66,7 +66,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log_path = tmp_path_factory.mktemp("server") / "uvicorn.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+             "--no-server-header", "--no-proxy-headers"],  # as the Dockerfile starts it
             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
         )
         try:
@@ -152,7 +153,10 @@ def new_page(browser: Browser, console: ConsoleLog) -> Iterator[Callable[..., Pa
 
 def wait_for_prediction(page: Page, timeout: float = 15_000) -> int:
     """Wait until the page shows a prediction and return it."""
-    page.wait_for_function("document.querySelector('[data-testid=prediction]')?.dataset.value", timeout=timeout)
+    # A function, not a bare expression: Playwright evals a bare expression again at every poll, which the page's
+    # Content-Security-Policy (no 'unsafe-eval') refuses; a function is evaluated once and then called.
+    page.wait_for_function("() => document.querySelector('[data-testid=prediction]')?.dataset.value",
+                           timeout=timeout)
     return int(page.get_by_test_id("prediction").get_attribute("data-value") or "-1")
 
 
