@@ -38,12 +38,15 @@ def use_the_page(page: Page) -> None:
 def test_the_page_works_under_its_policy_with_no_violation(new_page: Callable[..., Page], server_url: str) -> None:
     page = new_page()
     page.add_init_script(RECORD_VIOLATIONS)
+    logged: list[str] = []  # every console message, warnings included; new_page fails the test on errors besides
+    page.on("console", lambda message: logged.append(message.text))
     response = page.goto(server_url)
     assert response is not None
     assert response.headers["content-security-policy"] == PAGE_POLICY
     assert wait_for_prediction(page) in range(10)
     use_the_page(page)
     assert violations(page) == []
+    assert [m for m in logged if "Content Security Policy" in m or "strict CSP" in m] == []
 
 
 def test_a_strict_style_src_breaks_plotly(new_page: Callable[..., Page], server_url: str, console: ConsoleLog) -> None:
