@@ -45,5 +45,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 
 # No `server` header (it names the software to whoever asks); X-Forwarded-* only when CNN_TRUST_PROXY_HEADERS=true
-# (uvicorn's own proxy handling would trust them from 127.0.0.1 whatever the setting).
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header", "--no-proxy-headers"]
+# (uvicorn's own proxy handling would trust them from 127.0.0.1 whatever the setting). A WebSocket message is bounded
+# like the forward's body at the default CNN_MAX_UPLOAD_BYTES (app.limits.forward_body_bytes; a test holds them equal).
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header", "--no-proxy-headers", "--ws-max-size", "7056042"]

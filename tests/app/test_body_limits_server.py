@@ -20,6 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from app.config import Settings
 from app.limits import forward_body_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,3 +103,11 @@ def test_uvicorn_refuses_a_websocket_message_over_the_forwards_limit(server: str
             ws.send("x" * (limit + 1))
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # "message too big"
+
+
+def test_the_dockerfile_bounds_websocket_messages_like_the_console_script() -> None:
+    line = next(ln for ln in (ROOT / "Dockerfile").read_text().splitlines() if ln.startswith("CMD "))
+    cmd: list[str] = json.loads(line[4:])
+    assert cmd[0] == "uvicorn" and "--ws-max-size" in cmd, cmd
+    default_upload = Settings.model_fields["max_upload_bytes"].default
+    assert int(cmd[cmd.index("--ws-max-size") + 1]) == forward_body_bytes(default_upload)
