@@ -5,15 +5,19 @@
     CNN_MAX_IMAGE_PIXELS      largest accepted width × height (default 4096 × 4096), against decompression bombs
     CNN_MAX_JSON_BYTES        largest JSON body of every route but the forward (default 16384); the forward's
                               limit is CNN_MAX_UPLOAD_BYTES as a data URL plus 64 KiB
-    CNN_MAX_SESSIONS          sessions kept at once; the least recently used goes first (default 100)
+    CNN_SESSION_MEMORY_MB     memory the sessions may hold (weights of those that stepped, inputs, images); over it,
+                              sessions idle for CNN_SESSION_EVICTABLE_SECONDS go, least recently used first (640)
+    CNN_SESSION_EVICTABLE_SECONDS  how long a session must be idle before memory pressure may evict it (default 120)
+    CNN_SESSION_SECRET        the key that signs session cookies; default: a new random one at every start (set it
+                              to keep sessions recognisable across restarts and worker processes)
     CNN_SESSION_IDLE_SECONDS  a session unused this long is dropped (default 1800)
     CNN_MAX_LEARNING_RATE     the largest learning rate a step accepts (default 10)
     CNN_WARM_PASSES           sessions whose last pass is kept ready in memory, so backward and step reuse it
                               instead of running forward again (default 64)
-    CNN_ENGINE_WORKERS        expensive jobs (gradcheck, export, image decoding) running at once (default: the cores)
-    CNN_ENGINE_QUEUE          expensive jobs waiting for a worker; one more is answered 503 at once (default 16)
     CNN_TRUST_PROXY_HEADERS   true behind an HTTPS proxy that sets X-Forwarded-Proto/For (default false: such headers
                               change nothing, whoever sends them)
+    CNN_ENGINE_WORKERS        expensive jobs (gradcheck, export, image decoding) running at once (default: the cores)
+    CNN_ENGINE_QUEUE          expensive jobs waiting for a worker; one more is answered 503 at once (default 16)
 
 A value that makes no sense (a negative limit, NaN, a word where a number belongs) stops the server at start-up with
 a message naming the variable, never later in the middle of a request.
@@ -22,6 +26,7 @@ a message naming the variable, never later in the middle of a request.
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from pydantic import Field, ValidationError
@@ -38,20 +43,24 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest accepted width × height.")
     max_json_bytes: int = Field(default=16384, ge=1024, description="Largest request body of every route but the "
                                 "forward, in bytes.")
-    max_sessions: int = Field(default=100, gt=0, description="Sessions kept at once.")
+    session_memory_mb: int = Field(default=640, gt=0, description="Memory the sessions may hold, in MB.")
+    session_evictable_seconds: int = Field(default=120, ge=0, description="Idle time before memory pressure may "
+                                           "evict a session.")
+    session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32), min_length=16, repr=False,
+                                description="The key that signs session cookies.")
     session_idle_seconds: int = Field(default=1800, gt=0, description="A session unused this long is dropped.")
     max_learning_rate: float = Field(default=10.0, gt=0, allow_inf_nan=False,
                                      description="The largest learning rate a step accepts.")
     warm_passes: int = Field(default=64, ge=0, description="Sessions whose last pass is kept ready in memory.")
     cookie_name: str = Field(default="cnn_session", min_length=1, description="The session cookie's name.")
-    engine_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0,
-                                description="Expensive jobs (gradcheck, export, image decoding) run at once.")
-    engine_queue: int = Field(default=16, ge=0, description="Expensive jobs that may wait for a worker; beyond "
-                              "that the server answers 503 with Retry-After at once.")
     trust_proxy_headers: bool = Field(
         default=False,
         description="Honour X-Forwarded-Proto and X-Forwarded-For from whoever connects (the HTTPS proxy in front), "
                     "so request.url.scheme is the browser's. Only when nothing but the proxy reaches the server.")
+    engine_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0,
+                                description="Expensive jobs (gradcheck, export, image decoding) run at once.")
+    engine_queue: int = Field(default=16, ge=0, description="Expensive jobs that may wait for a worker; beyond "
+                              "that the server answers 503 with Retry-After at once.")
 
 
 class SettingsError(SystemExit):

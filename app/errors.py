@@ -37,6 +37,12 @@ class NoInputYet(AppError):
     status_code, code = 409, "no_forward_yet"
 
 
+class SessionExpired(AppError):
+    """The browser's session is gone (idle too long, evicted, or the server restarted); a new one starts empty."""
+
+    status_code, code = 409, "session_expired"
+
+
 class NoBackwardYet(AppError):
     status_code, code = 409, "no_backward_yet"
 

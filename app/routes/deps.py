@@ -4,6 +4,7 @@ preprocessed input)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from app.schemas import ForwardRequest
 from app.services.container import Services
 from app.services.images import decode_data_url, image_to_input, image_too_large
 from app.services.network import ForwardInput, NetworkService
-from app.services.sessions import SessionState, is_valid_session_id, new_session_id
+from app.services.sessions import SessionsFull, SessionState, is_valid_session_id
 
 TAB_HEADER = "X-Tab-Id"
 
@@ -46,22 +47,31 @@ def session_key(cookie: str | None, tab: str | None) -> str | None:
     return cookie
 
 
-def resolve_cookie(request: Request, response: Response, cookie_name: str) -> str:
-    """The browser's cookie, or a new one set on `response`."""
-    cookie = request.cookies.get(cookie_name)
-    if session_key(cookie, None) is not None and cookie is not None:
-        return cookie
-    cookie = new_session_id()
-    response.set_cookie(cookie_name, cookie, httponly=True, samesite="strict", max_age=7 * 24 * 3600)
-    return cookie
+def resolve_cookie(request: Request, response: Response, svc: Services) -> tuple[str, bool]:
+    """The browser's session cookie and whether the server issued it; a missing or made-up one is replaced by a new
+    one, never adopted. Every answer sets it again, so it lives as long as an idle session does, counted from the
+    last request (Max-Age), and it is Secure when the page came over HTTPS (behind a proxy: CNN_TRUST_PROXY_HEADERS)."""
+    cookie = request.cookies.get(svc.settings.cookie_name)
+    issued = svc.ids.verify(cookie) and cookie is not None
+    if not issued or cookie is None:
+        cookie = svc.ids.issue()
+        # The browser's own session, empty (a few KB), so that a tab of it that finds no session later is told the
+        # session expired, while a tab of a browser just arrived is told to send its first input. Skipped when full.
+        with contextlib.suppress(SessionsFull):
+            svc.store.reserve()
+            svc.store.put(svc.network.new_session(cookie))
+    response.set_cookie(svc.settings.cookie_name, cookie, httponly=True, samesite="strict",
+                        max_age=svc.settings.session_idle_seconds, secure=request.url.scheme == "https")
+    return cookie, issued
 
 
 async def session_state(request: Request, response: Response, svc: ServicesDep) -> AsyncIterator[SessionState]:
-    """The caller's session for the time of the route: locked, and saved back when the route returns."""
-    cookie = resolve_cookie(request, response, svc.settings.cookie_name)
+    """The caller's session for the time of the route: locked, and saved back when the route returns. A signed
+    cookie whose session is gone gets a new session marked lost, so a pass that needs the input says session_expired."""
+    cookie, issued = resolve_cookie(request, response, svc)
     key = session_key(cookie, request.headers.get(TAB_HEADER) or request.query_params.get("tab"))
     assert key is not None
-    async with svc.session(key) as state:
+    async with svc.session(key, lost_if_new=issued) as state:
         yield state
 
 

@@ -19,17 +19,17 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
 def index(request: Request, svc: ServicesDep) -> Response:
     response = TEMPLATES.TemplateResponse(request, "index.html", {"model": svc.network.model_info().model_dump()})
-    resolve_cookie(request, response, svc.settings.cookie_name)
+    resolve_cookie(request, response, svc)
     return response
 
 
 @router.get("/healthz", response_model=HealthResponse, tags=["health"], summary="200 when the model is loaded")
-def healthz(svc: ServicesDep) -> HealthResponse:
+async def healthz(svc: ServicesDep) -> HealthResponse:
     return HealthResponse(status="ok", model=svc.network.model_path.name, sessions=len(svc.store))
 
 
 @router.head("/healthz", include_in_schema=False)
-def healthz_head(svc: ServicesDep) -> Response:
+async def healthz_head(svc: ServicesDep) -> Response:
     """HEAD /healthz: the same 200 without the body, for probes that ask with HEAD."""
     return Response(status_code=200)
 

@@ -38,7 +38,7 @@ from app.schemas import BackwardRequest, ForwardRequest, StepRequest
 from app.services.container import Services
 from app.services.images import decode_data_url, image_to_input
 from app.services.network import ForwardInput
-from app.services.sessions import SessionState, new_session_id
+from app.services.sessions import SessionState
 
 router = APIRouter()
 log = logging.getLogger("cnn_visualizer")
@@ -90,8 +90,8 @@ def _fields(command: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
 class Connection:
     """One socket: its session key and the messages of the pass being delivered."""
 
-    def __init__(self, websocket: WebSocket, svc: Services, key: str) -> None:
-        self.ws, self.svc, self.key = websocket, svc, key
+    def __init__(self, websocket: WebSocket, svc: Services, key: str, lost_if_new: bool) -> None:
+        self.ws, self.svc, self.key, self.lost_if_new = websocket, svc, key, lost_if_new
         self.pending: deque[Message] = deque()
 
     async def send(self, message: Message) -> None:
@@ -131,7 +131,7 @@ class Connection:
         if mode not in ("run", "step"):
             raise InvalidRequest(f"mode must be 'run' or 'step', got {mode!r}")
         call = await run_in_threadpool(self._call, cmd, command)
-        async with self.svc.session(self.key) as state:
+        async with self.svc.session(self.key, self.lost_if_new) as state:
             answer = call(state)  # on the event loop, as the REST routes run passes (see app.routes.api)
         self.pending = pass_messages(PHASES[cmd], answer)
         # In step mode the 'start' message and the first layer go out now; 'next' brings each further layer.
@@ -164,8 +164,10 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     svc: Services = websocket.app.state.services
     await websocket.accept()
     cookie = websocket.cookies.get(svc.settings.cookie_name)
-    key = session_key(cookie, websocket.query_params.get("tab")) or new_session_id()
-    conn = Connection(websocket, svc, key)
+    # A socket without a cookie the server issued works on a session of its own, for as long as it is open.
+    issued = svc.ids.verify(cookie)
+    key = session_key(cookie, websocket.query_params.get("tab")) if issued else None
+    conn = Connection(websocket, svc, key or svc.ids.issue(), lost_if_new=issued)
     max_command_bytes = forward_body_bytes(svc.settings.max_upload_bytes)
 
     async def error(code: str, message: str) -> None:

@@ -11,11 +11,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from app.config import Settings
-from app.errors import Busy
+from app.errors import Busy, Overloaded
 from app.services.gate import Gate
 from app.services.images import ImageLimits
 from app.services.network import NetworkService
-from app.services.sessions import InMemorySessionStore, SessionState, SessionStore
+from app.services.sessions import InMemorySessionStore, SessionIds, SessionsFull, SessionState, SessionStore
 
 # A session's requests run one at a time; one more may wait, and a further one is refused (429) rather than queued.
 WAITING_PER_SESSION = 1
@@ -35,6 +35,7 @@ class Services:
     network: NetworkService
     store: SessionStore
     gate: Gate
+    ids: SessionIds  # issues and checks the session cookies
     # A lock per session with a request in flight (never more entries than requests in flight): two requests of one
     # session never interleave, and a learner never waits behind another session's gradcheck, as locks shared by
     # stripes of sessions made it do. asyncio locks: the event loop waits on them while a job runs on a thread.
@@ -43,17 +44,21 @@ class Services:
     @classmethod
     def start(cls, settings: Settings) -> Services:
         network = NetworkService(settings.model_path, settings.max_learning_rate, settings.warm_passes)
-        store = InMemorySessionStore(settings.max_sessions, settings.session_idle_seconds)
-        return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue))
+        store = InMemorySessionStore(settings.session_memory_mb * 2**20, settings.session_idle_seconds,
+                                     settings.session_evictable_seconds)
+        return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue),
+                   SessionIds(settings.session_secret))
 
     @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels)
 
     @asynccontextmanager
-    async def session(self, key: str) -> AsyncIterator[SessionState]:
+    async def session(self, key: str, lost_if_new: bool = False) -> AsyncIterator[SessionState]:
         """The session under its lock, made from the pretrained weights if new or expired, saved back afterwards.
-        Busy (429) if the session already has a request running and WAITING_PER_SESSION more waiting."""
+        Busy (429) if the session already has a request running and WAITING_PER_SESSION more waiting; Overloaded
+        (503) if it is new and the sessions in use fill the memory budget. `lost_if_new`: the browser had a session
+        under this key (its cookie is one the server signed), so a new one replaces a lost one."""
         slot = self.in_flight.setdefault(key, _InFlight())
         if slot.requests > WAITING_PER_SESSION:
             raise Busy()
@@ -62,7 +67,13 @@ class Services:
             async with slot.lock:
                 state = self.store.get(key)
                 if state is None:
+                    try:
+                        self.store.reserve()
+                    except SessionsFull as e:
+                        raise Overloaded(f"the server is full: {e}; try again in a minute", retry_after=60) from None
                     state = self.network.new_session(key)
+                    # Lost, rather than new, when none of the browser's tabs has a session left either.
+                    state.lost = lost_if_new and not self.store.knows_browser(key)
                 try:
                     yield state
                 finally:

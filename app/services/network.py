@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from app.encoding import Outer, owned
-from app.errors import InvalidRequest, NoBackwardYet, NoInputYet, StepRefused, UnknownName
+from app.errors import InvalidRequest, NoBackwardYet, NoInputYet, SessionExpired, StepRefused, UnknownName
 from app.schemas import (
     BackwardRequest,
     BackwardResponse,
@@ -55,6 +55,18 @@ from cnn import (
 from cnn.gradcheck import compare, sample_indices
 
 CLASS_LABELS = [str(d) for d in range(10)]
+REFUSALS_BEFORE_RESET = 3
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _exact(x: float) -> str:
+    """A number as typed: 10.000001, 0.001, 10 (not 10.0, nor 10 for 10.000001 as :g would)."""
+    return repr(float(x)).removesuffix(".0")
+
+
+def _fits_float32(arrays: list[np.ndarray]) -> bool:
+    """Every value finite and within float32's range, as the page receives it."""
+    return all(a.size == 0 or bool(np.isfinite(a).all() and np.abs(a).max() <= FLOAT32_MAX) for a in arrays)
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,8 @@ class NetworkService:
     # Sessions and their warm passes
 
     def new_session(self, session_id: str) -> SessionState:
-        return SessionState(id=session_id, params={k: v.copy() for k, v in self.initial_params.items()})
+        """A session on the served weights, shared read-only until its first step (copy on write)."""
+        return SessionState(id=session_id, params=dict(self.initial_params))
 
     @staticmethod
     def _bind(model: Sequential, params: dict[str, np.ndarray]) -> Sequential:
@@ -112,6 +125,9 @@ class NetworkService:
             self.warm.give_back(state.id, held)
 
     def _batch(self, state: SessionState) -> np.ndarray:
+        if state.input is None and state.lost:
+            raise SessionExpired("this session was lost (it was idle too long, or the server restarted), and its input "
+                                 "with it: send the input again (POST /api/forward); the page does so by itself")
         if state.input is None:
             raise NoInputYet("there is no input yet: draw or upload a digit and run forward first")
         return state.input.reshape(1, *self.input_shape)
@@ -148,7 +164,7 @@ class NetworkService:
 
     def forward(self, state: SessionState, new: ForwardInput) -> ForwardResponse:
         """Run forward on a new input and keep it. The answer carries the input only when the server made it."""
-        state.input, state.target = new.image.reshape(self.shown_shape), None
+        state.input, state.target, state.lost = new.image.reshape(self.shown_shape), None, False
         state.preprocess_steps = dict(new.steps or {})
         state.changed()
         with self._held(state) as held:
@@ -167,15 +183,19 @@ class NetworkService:
 
     def step(self, state: SessionState, request: StepRequest) -> StepResponse:
         """One SGD step towards the target, on the gradients of its backward. All or nothing: a step that would make
-        any weight NaN or infinite, or the loss after it infinite, is refused and the session is left as it was."""
+        any weight NaN or infinite, the loss after it infinite, or a weight or a layer's output too large for the
+        float32 the page reads, is refused and the session is left as it was."""
         if request.lr > self.max_learning_rate:
-            raise InvalidRequest(f"learning rate {request.lr:g} is above the limit of {self.max_learning_rate:g}")
+            raise InvalidRequest(f"learning rate {_exact(request.lr)} is above the limit of "
+                                 f"{_exact(self.max_learning_rate)}")
         self._batch(state)  # no input: say so first, whatever else is missing
         target = request.target if request.target is not None else state.target
         loss_name = request.loss or state.loss
         if target is None:
             raise NoBackwardYet("choose a target and run backward before applying an update")
-        with self._held(state) as held:
+        if not state.owns_params:  # copy on write: the first step gives the session weights of its own
+            state.params = {k: v.copy() for k, v in state.params.items()}
+        with self._held(state) as held:  # bound to the copies: the same values, so the warm pass stays valid
             loss_before = self._backward(state, held, target, loss_name)
             before = softmax(self._forward(state, held))[0]
             factors = self._delta_factors(held.model, request.lr) if not request.momentum else {}
@@ -184,15 +204,19 @@ class NetworkService:
             try:
                 updates = opt.step_recorded(held.model)
             except DivergenceError as e:
-                raise StepRefused(str(e)) from None
+                raise self._refused(state, str(e)) from None
             state.changed()
             loss_after = LOSSES[loss_name](self._forward(state, held), [target])[0]
-            if not np.isfinite(loss_after):
+            too_large = not _fits_float32([u.after for u in updates.values()]
+                                          + [e.output for e in held.model.trace if e.output is not None])
+            if not np.isfinite(loss_after) or too_large:
                 for name, u in updates.items():
                     state.params[name][...] = u.before
                 state.changed()
-                raise StepRefused(f"after this step the loss is {loss_after} (learning rate {request.lr:g}); the "
-                                  "step was undone: try a smaller learning rate")
+                what = (f"the loss is {loss_after}" if not np.isfinite(loss_after) else
+                        "a weight or a layer's output is beyond float32's range (about 3.4e38)")
+                raise self._refused(state, f"after this step {what} (learning rate {_exact(request.lr)}); the step "
+                                           "was undone: try a smaller learning rate")
             after = payloads.forward_pass(held.model)
             layers = [
                 payloads.update_layer(entry, {k: updates[f"{entry.name}.{k}"] for k in layer.params},
@@ -202,6 +226,7 @@ class NetworkService:
             ]
         state.velocity = opt.velocity if request.momentum else {}
         state.steps += 1
+        state.refused_steps = 0
         state.loss_history.append(loss_after)
         state.target, state.loss = target, loss_name
         return StepResponse(
@@ -209,6 +234,15 @@ class NetworkService:
             loss_before=loss_before, loss_after=loss_after, loss_history=list(state.loss_history),
             prediction_before=int(before.argmax()), prediction=after.prediction,
             probabilities_before=before.tolist(), probabilities=after.probabilities, layers=layers, forward=after)
+
+    @staticmethod
+    def _refused(state: SessionState, message: str) -> StepRefused:
+        """A refused step; after REFUSALS_BEFORE_RESET of them in a row the message says the way out is a reset."""
+        state.refused_steps += 1
+        if state.refused_steps >= REFUSALS_BEFORE_RESET:
+            message += (f". The last {state.refused_steps} steps were all refused: the weights may be too far gone. "
+                        "Reset them (Reset weights on the page, or POST /api/reset) and try a smaller learning rate")
+        return StepRefused(message)
 
     @staticmethod
     def _delta_factors(model: Sequential, lr: float) -> dict[str, Outer]:
@@ -221,8 +255,9 @@ class NetworkService:
 
     def reset(self, state: SessionState) -> ResetResponse:
         """Back to the pretrained weights; the current input stays, so the learner can compare."""
-        state.params = {k: v.copy() for k, v in self.initial_params.items()}
+        state.params = dict(self.initial_params)  # shared again until the next step
         state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
+        state.refused_steps = 0
         state.changed()
         forward = None
         if state.input is not None:
@@ -261,9 +296,7 @@ class NetworkService:
         return InputStepsResponse(steps=state.preprocess_steps)
 
     def gradcheck(self, state: SessionState, request: GradcheckRequest) -> GradcheckResponse:
-        """The held backward's gradient of sampled weights beside centred finite differences. The differences run on
-        a scratch model sharing the session's weights (each perturbed and restored exactly), so the warm pass stays
-        as it was."""
+        """The held backward's gradient of sampled weights beside centred finite differences."""
         if request.param not in state.params:
             raise UnknownName(f"no parameter {request.param!r}; the parameters are {', '.join(state.params)}")
         if state.target is None:
@@ -272,11 +305,14 @@ class NetworkService:
         with self._held(state) as held:
             loss = self._backward(state, held, target, state.loss)
             analytic = held.model.named_grads()[request.param]
-            array = state.params[request.param]
+            # The differences perturb a copy of the parameter, on a scratch model: the session's weights (perhaps the
+            # shared served ones) and its warm pass are never touched.
+            params = dict(state.params)
+            array = params[request.param] = state.params[request.param].copy()
             indices = sample_indices(array.shape, request.samples, np.random.default_rng(request.seed))
             x = self._batch(state)
             with self.warm.scratch() as scratch:
-                self._bind(scratch, state.params)
+                self._bind(scratch, params)
                 numerical = numerical_gradient(lambda: loss_fn(scratch.forward(x), [target])[0], array, indices)
             entries = compare(analytic, numerical, indices)
         return GradcheckResponse(

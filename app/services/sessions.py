@@ -2,20 +2,29 @@
 
 A session holds numbers only (weights, optimizer velocity, the last input and target), never live objects, so a store
 on a shared server (Redis: `to_bytes` / `from_bytes`) can replace the in-memory one without touching the routes.
+
+Copy on write: a new or reset session's `params` are the served weights themselves, read-only and shared by every
+such session; the first step gives the session a copy of its own (NetworkService.step). So a learner who has not
+stepped costs a few kilobytes, and the store's budget counts only the arrays a session owns.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import json
 import secrets
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 import numpy as np
+
+SESSION_OVERHEAD = 2048  # bytes of a session besides its arrays: the object, its dicts, the store's entries
 
 
 @dataclass
@@ -35,10 +44,26 @@ class SessionState:
     # one version only. Random, not a count, so that a session made again under the same id, or changed by another
     # process, never meets a stale pass that happens to carry its number.
     version: int = 0
+    refused_steps: int = 0  # steps refused in a row (diverging): past a few, the message says to reset
+    # Made again because the one the browser had is gone (expired, evicted, a restarted server): until it gets an
+    # input, a pass that needs one answers session_expired rather than no_forward_yet. Never serialised.
+    lost: bool = False
+    last_used: float = field(default_factory=time.monotonic)
 
     def changed(self) -> None:
         self.version = secrets.randbits(62)
-    last_used: float = field(default_factory=time.monotonic)
+
+    @property
+    def owns_params(self) -> bool:
+        """False while the weights are the served ones, shared (read-only) with every session that has not stepped."""
+        return all(v.flags.writeable for v in self.params.values())
+
+    def nbytes(self) -> int:
+        """The memory this session holds of its own: its weights once it has stepped, velocity, input, images."""
+        arrays = [*self.velocity.values(), *self.preprocess_steps.values()]
+        arrays += list(self.params.values()) if self.owns_params else []
+        arrays += [self.input] if self.input is not None else []
+        return sum(a.nbytes for a in arrays) + 8 * len(self.loss_history) + SESSION_OVERHEAD
 
     def to_bytes(self) -> bytes:
         """An .npz holding the arrays and a JSON header with the rest; no pickle."""
@@ -72,6 +97,10 @@ class SessionStore(Protocol):
 
     def get(self, session_id: str) -> SessionState | None: ...
 
+    def reserve(self) -> None: ...
+
+    def knows_browser(self, session_id: str) -> bool: ...
+
     def put(self, state: SessionState) -> None: ...
 
     def delete(self, session_id: str) -> None: ...
@@ -79,24 +108,57 @@ class SessionStore(Protocol):
     def __len__(self) -> int: ...
 
 
-class InMemorySessionStore:
-    """Sessions in a dict, at most `max_sessions` (the least recently used is dropped first), each dropped after
-    `idle_seconds` without use. Thread-safe: FastAPI runs plain `def` routes on a thread pool."""
+class SessionsFull(Exception):
+    """No room for a new session: the budget is taken by sessions in use, none idle long enough to go."""
 
-    def __init__(self, max_sessions: int, idle_seconds: float) -> None:
-        self.max_sessions = max_sessions
+
+class InMemorySessionStore:
+    """Sessions in a dict within a memory budget of `max_bytes` (what each session owns: SessionState.nbytes), each
+    dropped after `idle_seconds` without use.
+
+    Over the budget, sessions idle for at least `evictable_after` seconds go, least recently used first; one in use
+    more recently is never evicted, so a class at work loses nothing. When nothing can go, a new session is refused
+    (`reserve` raises SessionsFull) until room is made. Thread-safe.
+    """
+
+    def __init__(self, max_bytes: int, idle_seconds: float, evictable_after: float = 120.0) -> None:
+        self.max_bytes = max_bytes
         self.idle_seconds = idle_seconds
+        self.evictable_after = evictable_after
         self._now = time.monotonic
-        self._sessions: OrderedDict[str, SessionState] = OrderedDict()
+        self._sessions: OrderedDict[str, SessionState] = OrderedDict()  # least recently used first
+        self._sizes: dict[str, int] = {}
+        self._total = 0
+        self._browsers: Counter[str] = Counter()  # sessions held per browser (the id before a ":tab")
         self._lock = threading.Lock()
 
-    def _expire(self) -> None:
-        cutoff = self._now() - self.idle_seconds
+    def _drop(self, session_id: str) -> None:
+        if self._sessions.pop(session_id, None) is not None:
+            self._forget_browser(session_id)
+        self._total -= self._sizes.pop(session_id, 0)
+
+    def _forget_browser(self, session_id: str) -> None:
+        browser = browser_of(session_id)
+        self._browsers[browser] -= 1
+        if not self._browsers[browser]:
+            del self._browsers[browser]
+
+    def knows_browser(self, session_id: str) -> bool:
+        """Whether any tab of this session's browser has a session here."""
+        with self._lock:
+            return browser_of(session_id) in self._browsers
+
+    def _expire(self, room: int = 0) -> None:
+        """Drop what idled past the limit; then, while the sessions and `room` more bytes exceed the budget, what
+        idled long enough to be evicted, least recently used first."""
+        now = self._now()
         while self._sessions:
-            oldest = next(iter(self._sessions.values()))
-            if oldest.last_used >= cutoff and len(self._sessions) <= self.max_sessions:
+            oldest_id, oldest = next(iter(self._sessions.items()))
+            idle = now - oldest.last_used
+            if idle > self.idle_seconds or (self._total + room > self.max_bytes and idle > self.evictable_after):
+                self._drop(oldest_id)
+            else:
                 break
-            self._sessions.popitem(last=False)
 
     def get(self, session_id: str) -> SessionState | None:
         with self._lock:
@@ -107,16 +169,34 @@ class InMemorySessionStore:
                 self._sessions.move_to_end(session_id)
             return state
 
+    def reserve(self) -> None:
+        """Room for one more session, evicting idle ones if need be, or SessionsFull."""
+        with self._lock:
+            self._expire(room=1)
+            if self._total + 1 > self.max_bytes:
+                raise SessionsFull(f"{len(self._sessions)} sessions in use hold {self._total / 2**20:.3g} MB, the "
+                                   f"budget of {self.max_bytes / 2**20:.3g} MB")
+
     def put(self, state: SessionState) -> None:
         with self._lock:
             state.last_used = self._now()
+            size = state.nbytes()
+            self._total += size - self._sizes.get(state.id, 0)
+            self._sizes[state.id] = size
+            if state.id not in self._sessions:
+                self._browsers[browser_of(state.id)] += 1
             self._sessions[state.id] = state
             self._sessions.move_to_end(state.id)
             self._expire()
 
     def delete(self, session_id: str) -> None:
         with self._lock:
-            self._sessions.pop(session_id, None)
+            self._drop(session_id)
+
+    @property
+    def total_bytes(self) -> int:
+        with self._lock:
+            return self._total
 
     def __len__(self) -> int:
         with self._lock:
@@ -124,14 +204,42 @@ class InMemorySessionStore:
             return len(self._sessions)
 
 
+class SessionIds:
+    """Session ids only this server issues: a random id and its HMAC under `secret`, as "<id>.<signature>". A cookie a
+    client makes up fails `verify` and is replaced, never adopted; one the server signed but no longer holds a session
+    for names a lost session (expired, evicted, or from before a restart with the same secret)."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = secret.encode()
+
+    def _sign(self, session_id: str) -> str:
+        digest = hmac.new(self._key, session_id.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def issue(self) -> str:
+        session_id = new_session_id()
+        return f"{session_id}.{self._sign(session_id)}"
+
+    def verify(self, cookie: str | None) -> bool:
+        if not is_valid_session_id(cookie) or cookie is None or ":" in cookie:
+            return False
+        session_id, dot, signature = cookie.partition(".")
+        return bool(dot) and hmac.compare_digest(signature, self._sign(session_id))
+
+
+def browser_of(session_id: str) -> str:
+    """'cookie:tab' -> 'cookie': the browser a tab's session belongs to."""
+    return session_id.partition(":")[0]
+
+
 def new_session_id() -> str:
     return secrets.token_urlsafe(18)
 
 
 def is_valid_session_id(value: str | None) -> bool:
-    """Cookie values come from the client: accept only what new_session_id makes (24 URL-safe characters, plus an
-    optional ':tab' suffix of the same alphabet)."""
+    """Cookie and tab values come from the client: accept only the URL-safe alphabet, the '.' of a signed id and the
+    ':' that joins a tab to its browser's id, at most 80 characters."""
     if not value or len(value) > 80:
         return False
-    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_:")
+    allowed = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_:.")
     return set(value) <= allowed

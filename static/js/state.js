@@ -48,6 +48,7 @@ import { crossEntropy, squaredError } from './lib/backprop.js';
  * @property {null | {layer: number, idx: number[]}} neuron   the conv cell in the neuron inspector (f, i, j)
  * @property {number|null} target         the label chosen (null: follow the prediction)
  * @property {Record<string, {W: Tensor, b: Tensor}>} params  current weights by layer name
+ * @property {number} paramsFetch          the latest weights request: only its answer is applied
  * @property {null | object} update       the last POST /api/step answer, decoded, with paramsBefore and paramsAfter
  * @property {string|null} error
  * @property {Record<string, boolean>} busy  forward, params, update: a request of that kind is out
@@ -91,7 +92,7 @@ export function initialState(model) {
   return {
     model, drawing: { version: 0, strokeEnd: null, staleBelow: 0 }, forward: null, source: null,
     backward: NO_BACKWARD, held: null, cursor: null, selection: null, neuron: null, target: null, params: {},
-    update: null, error: null, busy: {},
+    paramsFetch: 0, update: null, error: null, busy: {},
   };
 }
 

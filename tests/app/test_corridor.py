@@ -208,7 +208,7 @@ def test_preprocessing_of_an_upload_is_what_forward_reads(client: TestClient, se
 @pytest.mark.parametrize(("variable", "value", "words"), [
     ("CNN_MAX_LEARNING_RATE", "nan", "finite"),
     ("CNN_MAX_UPLOAD_BYTES", "-5", "greater than 0"),
-    ("CNN_MAX_SESSIONS", "many", "integer"),
+    ("CNN_SESSION_MEMORY_MB", "many", "integer"),
 ])
 def test_a_setting_that_makes_no_sense_stops_the_server_at_start(variable: str, value: str, words: str) -> None:
     env = {**os.environ, variable: value}

@@ -9,6 +9,7 @@ import math
 from typing import Any
 from urllib.parse import urlparse
 
+import numpy as np
 from playwright.sync_api import Locator, Page, Request, expect
 
 # Strokes of digits on the 280×280 pad, each a list of (x, y) points: thick handwritten digits filling the middle,
@@ -195,3 +196,18 @@ def apply_update(page: Page, step: int) -> dict[str, Any]:
     expect(page.get_by_test_id("update-summary")).to_contain_text(f"Step {step} ", timeout=20_000)
     assert response.value.status == 200
     return dict(response.value.json())
+
+
+def server_params(page: Page, layer: str) -> dict[str, np.ndarray]:
+    """GET /api/params/<layer> for the page's own session (its cookie, its tab), fetched by the test."""
+    tab = page.evaluate("sessionStorage.getItem('cnn-visualizer-tab')")
+    response = page.request.get(f"{page.url.rstrip('/')}/api/params/{layer}", headers={"X-Tab-Id": tab})
+    assert response.ok, response.text()
+    return {key: wire_array(a).astype(np.float64) for key, a in response.json()["params"].items()}
+
+
+def page_params(page: Page) -> dict[str, dict[str, np.ndarray]]:
+    """The weights the page holds (its store), by layer and parameter."""
+    raw = page_state(page, """(s) => Object.fromEntries(Object.entries(s.params).map(([name, p]) => [name,
+        Object.fromEntries(Object.entries(p).map(([k, t]) => [k, {shape: t.shape, data: Array.from(t.data)}]))]))""")
+    return {name: {k: np.reshape(t["data"], t["shape"]) for k, t in p.items()} for name, p in raw.items()}

@@ -24,8 +24,10 @@ from tests.browser.helpers import (
     blur,
     digit_png,
     draw_digit,
+    page_params,
     page_state,
     plot_traces,
+    server_params,
     wait_for_stroke_forward,
     wait_until_idle,
     wire_array,
@@ -38,21 +40,6 @@ STEPS = ["grayscale", "inverted", "cropped", "scaled", "centered"]
 
 def probabilities_shown(page: Page) -> list[float]:
     return [float(v) for v in plot_traces(page.get_by_test_id("probabilities"))[0]["y"]]
-
-
-def server_params(page: Page, layer: str) -> dict[str, np.ndarray]:
-    """GET /api/params/<layer> for the page's own session (its cookie, its tab), fetched by the test."""
-    tab = page.evaluate("sessionStorage.getItem('cnn-visualizer-tab')")
-    response = page.request.get(f"{page.url.rstrip('/')}/api/params/{layer}", headers={"X-Tab-Id": tab})
-    assert response.ok, response.text()
-    return {key: wire_array(a).astype(np.float64) for key, a in response.json()["params"].items()}
-
-
-def page_params(page: Page) -> dict[str, dict[str, np.ndarray]]:
-    """The weights the page holds (its store), by layer and parameter."""
-    raw = page_state(page, """(s) => Object.fromEntries(Object.entries(s.params).map(([name, p]) => [name,
-        Object.fromEntries(Object.entries(p).map(([k, t]) => [k, {shape: t.shape, data: Array.from(t.data)}]))]))""")
-    return {name: {k: np.reshape(t["data"], t["shape"]) for k, t in p.items()} for name, p in raw.items()}
 
 
 def test_an_update_is_one_step_request_and_the_page_takes_its_answer(page: Page) -> None:
@@ -194,10 +181,14 @@ def test_a_lost_input_is_sent_again_as_28x28_and_the_update_retried(page: Page, 
     page.get_by_test_id("apply-update").click()
     expect(page.get_by_test_id("update-summary")).to_contain_text("Step 1 ", timeout=20_000)
     wait_until_idle(page)
-    assert traffic.calls() == [("POST", "/api/step"), ("POST", "/api/forward"), ("POST", "/api/step")], \
-        traffic.calls()
-    assert [r.response().status for r in traffic.requests] == [409, 200, 200]
-    resent = json.loads(traffic.requests[1].post_data or "")
+    posts = [r for r in traffic.requests if r.method == "POST"]
+    assert [urlparse(r.url).path for r in posts] == ["/api/step", "/api/forward", "/api/step"], traffic.calls()
+    assert [r.response().status for r in posts] == [409, 200, 200]
+    # The new session's weights are the pretrained ones: the page fetches the server's, after the step, once more
+    # for the resent input's forward (whose answer the later request replaces).
+    gets = [c for c in traffic.calls() if c[0] == "GET"]
+    assert sorted(set(gets)) == [("GET", f"/api/params/{name}") for name in LAYERS_WITH_WEIGHTS], gets
+    resent = json.loads(posts[1].post_data or "")
     assert list(resent) == ["input"]
     np.testing.assert_array_equal(wire_array(resent["input"]).ravel(), held)
     expect(page.get_by_test_id("update-error")).to_have_text("")

@@ -36,7 +36,7 @@ export function createBackwardActions({ api, store, forward, scrollTo }) {
   /**
    * Ask the server for the pass of the current target and loss, revealing `revealed` layers when it comes. An
    * answer is applied only if no other request or reset came after it; a server that lost the input (409
-   * no_forward_yet) gets it again, and the pass is asked once more.
+   * no_forward_yet or session_expired) gets it again, and the pass is asked once more.
    */
   async function fetchPass(revealed, mode, retried = false) {
     const s = store.get();
@@ -51,7 +51,7 @@ export function createBackwardActions({ api, store, forward, scrollTo }) {
     } catch (err) {
       if (!current()) return;
       let error = err;
-      if (err.code === 'no_forward_yet' && !retried) {
+      if (forward.inputGone(err) && !retried) {
         const asked = store.get().backward; // what the learner asked for meanwhile, which the resend empties
         try {
           if (await forward.resend()) {

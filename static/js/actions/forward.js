@@ -74,21 +74,36 @@ export function createForwardActions({ api, store, pad, onForward }) {
   }
 
   /**
-   * `call()`, and if the server answers that it has no input (409 no_forward_yet), the input sent again and
-   * `call()` once more.
-   * @template T  @param {() => Promise<T>} call  @returns {Promise<T>}
+   * `call()`, and if the server answers that it has no input (409 no_forward_yet, or session_expired), the input
+   * sent again, `onResend()`, and `call()` once more.
+   * @template T  @param {() => Promise<T>} call  @param {() => void} [onResend]  @returns {Promise<T>}
    */
-  async function withInput(call) {
+  async function withInput(call, onResend = () => {}) {
     try {
       return await call();
     } catch (err) {
-      if (err.code !== 'no_forward_yet' || !(await resend())) throw err;
+      if (!inputGone(err) || !(await resend())) throw err;
+      onResend();
       return call();
     }
   }
 
+  /**
+   * Whether an error means the server no longer holds this tab's input: the session was lost with it (409
+   * session_expired: a restarted server, an eviction) or the browser came back as a new one (409 no_forward_yet:
+   * its cookie expired with the idle session). Either way the server's weights are the pretrained ones again, so
+   * the page drops its own copy; it is fetched anew when needed.
+   * @param {{code?: string}} err
+   */
+  function inputGone(err) {
+    if (err.code !== 'session_expired' && err.code !== 'no_forward_yet') return false;
+    set({ params: {} });
+    return true;
+  }
+
   return {
     applyForward,
+    inputGone,
     resend,
     withInput,
     /** The pad changed: 'move' (debounced by the caller), 'end', 'clear', 'undo', 'sample'. */

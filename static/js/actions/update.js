@@ -41,14 +41,18 @@ export function createUpdateActions({ api, store, forward }) {
     return { backward: noBackward(store.get().backward), held: null, cursor: null, selection: null };
   }
 
+  /** The server's weights of this tab; of overlapping requests only the latest answer is applied. */
   async function loadParams() {
-    busy('params', true);
+    const id = store.get().paramsFetch + 1;
+    set({ paramsFetch: id, busy: { ...store.get().busy, params: true } });
     try {
       const answers = await Promise.all(names.map((n) => api.params(n)));
+      if (store.get().paramsFetch !== id) return;
       const params = {};
       answers.forEach((a) => { params[a.layer] = a.params; });
       set({ params, busy: { ...store.get().busy, params: false } });
     } catch (err) {
+      if (store.get().paramsFetch !== id) return;
       set({ error: err.message, busy: { ...store.get().busy, params: false } });
     }
   }
@@ -62,11 +66,17 @@ export function createUpdateActions({ api, store, forward }) {
       try {
         if (!hasParams(store.get())) await loadParams(); // the weights each Δ is added to
         const step = { lr, momentum, target: targetOf(s), loss: s.backward.lossName };
-        const res = await forward.withInput(() => api.step(step));
+        let lost = false;
+        const res = await forward.withInput(() => api.step(step), () => { lost = true; });
+        // A session the server lost took its weights with it: the step began from the pretrained ones, so the
+        // weights after it are fetched as the server holds them. This request is the latest, so an earlier one
+        // still on its way (the resent input's) cannot overwrite its answer.
+        if (lost) await loadParams();
         const now = store.get();
-        const paramsAfter = stepped(now.params, res.layers);
+        const paramsAfter = lost ? now.params : stepped(now.params, res.layers);
         set({
-          ...backwardGone(), update: { ...res, paramsBefore: now.params, paramsAfter }, params: paramsAfter,
+          ...backwardGone(), update: { ...res, paramsBefore: lost ? undefined : now.params, paramsAfter },
+          params: paramsAfter,
           forward: now.forward && forwardOf(res.forward, now.forward.input, now.forward.version), error: null,
         });
       } catch (err) {

@@ -1,0 +1,142 @@
+"""The page recovers by itself when the server lost its session: idle past the limit (the cookie expires with the
+session, so the browser comes back as a new one: 409 no_forward_yet), or a restarted server (the cookie it signed is
+still good, its session is gone: 409 session_expired), between a backward pass and an update. The update is applied,
+no error is shown, and the page's weights are the server's.
+
+Each test runs its own server (uvicorn on a free port of 127.0.0.1), so that it can set the idle limit or restart
+it; CNN_SESSION_SECRET is fixed, so a restarted server still recognises the cookies it signed before.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import REPO_ROOT, ConsoleLog, free_port, wait_for_prediction
+from tests.browser.helpers import Traffic, page_params, server_params, wait_until_idle
+
+SECRET = "a fixed secret for the recovery tests"
+
+
+class LocalServer:
+    """uvicorn app.main:app on a port of its own, with extra settings, that can be stopped and started again."""
+
+    def __init__(self, log_dir: Path, **env: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "CNN_SESSION_SECRET": SECRET, **env}
+        self.log_path = log_dir / "uvicorn.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--no-server-header", "--no-proxy-headers"],  # as the Dockerfile starts it
+                cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:  # noqa: S310 (127.0.0.1 only)
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the server did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def local_server(tmp_path: Path) -> Iterator[Callable[..., LocalServer]]:
+    servers: list[LocalServer] = []
+
+    def make(**env: str) -> LocalServer:
+        server = LocalServer(tmp_path, **env)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+def backward_then_wait(page: Page, url: str) -> Traffic:
+    """Load the page (its sample 7 goes forward), run a backward pass to the end, wait for the page to be idle."""
+    traffic = Traffic(page)
+    page.goto(url)
+    wait_for_prediction(page)
+    wait_until_idle(page)
+    page.keyboard.press("r")
+    expect(page.get_by_test_id("progress")).to_contain_text("12 of 12", timeout=15_000)
+    return traffic
+
+
+def assert_recovered(page: Page, traffic: Traffic, step: dict[str, Any], code: str) -> None:
+    """The step was refused once for the lost session, the input sent again, the step applied; no error shown; the
+    page's weights are the server's (the pretrained ones plus this one step)."""
+    posts = [c for c in traffic.calls() if c[0] == "POST"]
+    first = posts.index(("POST", "/api/step"))
+    assert posts[first:] == [("POST", "/api/step"), ("POST", "/api/forward"), ("POST", "/api/step")], posts
+    refused = next(r for r in traffic.requests if r.url.endswith("/api/step"))
+    assert refused.response() is not None and refused.response().status == 409  # type: ignore[union-attr]
+    assert refused.response().json()["code"] == code  # type: ignore[union-attr]
+    assert step["steps"] == 1  # the step began again from the pretrained weights: a new session's first step
+    expect(page.get_by_test_id("error")).to_be_hidden()
+    expect(page.get_by_test_id("update-error")).to_be_hidden()
+    wait_until_idle(page)
+    held = page_params(page)
+    for layer in ("conv1", "dense1"):
+        for key, values in server_params(page, layer).items():
+            np.testing.assert_allclose(held[layer][key], values, rtol=1e-6, atol=1e-7)
+
+
+def update(page: Page) -> dict[str, Any]:
+    """Press Apply update and wait until the page shows step 1; the answer that brought it."""
+    with page.expect_response(lambda r: r.url.endswith("/api/step") and r.status == 200) as response:
+        page.get_by_test_id("apply-update").click()
+    expect(page.get_by_test_id("update-summary")).to_contain_text("Step 1 ", timeout=20_000)
+    return dict(response.value.json())
+
+
+def test_an_update_after_the_session_expired_is_applied_without_an_error(
+        new_page: Callable[..., Page], local_server: Callable[..., LocalServer], console: ConsoleLog) -> None:
+    console.allow(r"status of 409")  # the refused step, which the page answers by sending its input again
+    server = local_server(CNN_SESSION_IDLE_SECONDS="2")
+    page = new_page()
+    traffic = backward_then_wait(page, server.url)
+    page.wait_for_timeout(3000)  # idle past the limit: the session goes with its input, the cookie with it
+    step = update(page)
+    assert_recovered(page, traffic, step, "no_forward_yet")  # the browser came back as a new one
+
+
+def test_an_update_after_a_server_restart_is_applied_without_an_error(
+        new_page: Callable[..., Page], local_server: Callable[..., LocalServer], console: ConsoleLog) -> None:
+    console.allow(r"status of 409")
+    server = local_server()
+    page = new_page()
+    traffic = backward_then_wait(page, server.url)
+    server.stop()
+    server.start()  # the same port and secret, no sessions
+    step = update(page)
+    assert_recovered(page, traffic, step, "session_expired")
