@@ -5,6 +5,7 @@ and is undone; after three refusals in a row the message says the way out is a r
 from __future__ import annotations
 
 import numpy as np
+
 from tests.app.api_helpers import MakeClient, assert_error, post_png
 from tests.app.wire import decode_json
 
