@@ -106,12 +106,18 @@ def digit_pngs() -> list[tuple[bytes, int]]:
 
 
 class Server:
-    """uvicorn app.main:app in a subprocess on 127.0.0.1, its output in a temporary file shown if it fails."""
+    """uvicorn app.main:app in a subprocess on 127.0.0.1, its output in a temporary file shown if it fails.
 
-    def __init__(self, port: int, max_sessions: int, root: Path = ROOT) -> None:
+    `max_sessions` is for servers from before sessions were held within a memory budget (an older checkout run with
+    `root`, to compare): they kept a count of sessions, CNN_MAX_SESSIONS, which today's server ignores. `settings`
+    are further CNN_ variables, by name without the prefix."""
+
+    def __init__(self, port: int, max_sessions: int = 100, root: Path = ROOT,
+                 settings: dict[str, str] | None = None) -> None:
         self.port = port
         self.base_url = f"http://{HOST}:{port}"
-        env = {**os.environ, "CNN_MAX_SESSIONS": str(max_sessions)}
+        env = {**os.environ, "CNN_MAX_SESSIONS": str(max_sessions),
+               **{f"CNN_{k.upper()}": v for k, v in (settings or {}).items()}}
         self.log = tempfile.TemporaryFile(mode="w+")
         cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port),
                "--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
