@@ -16,7 +16,8 @@
                               instead of running forward again (default 64)
     CNN_TRUST_PROXY_HEADERS   true behind an HTTPS proxy that sets X-Forwarded-Proto/For (default false: such headers
                               change nothing, whoever sends them)
-    CNN_ENGINE_WORKERS        expensive jobs (gradcheck, export, image decoding) running at once (default: the cores)
+    CNN_ENGINE_WORKERS        expensive jobs (gradcheck, export, image decoding) running at once (default 1: a
+                              gradcheck holds the GIL, so more threads only fight over it: benchmarks/flood.py)
     CNN_ENGINE_QUEUE          expensive jobs waiting for a worker; one more is answered 503 at once (default 16)
 
 A value that makes no sense (a negative limit, NaN, a word where a number belongs) stops the server at start-up with
@@ -25,7 +26,6 @@ a message naming the variable, never later in the middle of a request.
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         default=False,
         description="Honour X-Forwarded-Proto and X-Forwarded-For from whoever connects (the HTTPS proxy in front), "
                     "so request.url.scheme is the browser's. Only when nothing but the proxy reaches the server.")
-    engine_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0,
+    engine_workers: int = Field(default=1, gt=0,
                                 description="Expensive jobs (gradcheck, export, image decoding) run at once.")
     engine_queue: int = Field(default=16, ge=0, description="Expensive jobs that may wait for a worker; beyond "
                               "that the server answers 503 with Retry-After at once.")
