@@ -28,7 +28,6 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from app.encoding import Frame
 from app.errors import AppError, InvalidRequest, TooLarge
@@ -130,7 +129,10 @@ class Connection:
         mode = command.get("mode", "run")
         if mode not in ("run", "step"):
             raise InvalidRequest(f"mode must be 'run' or 'step', got {mode!r}")
-        call = await run_in_threadpool(self._call, cmd, command)
+        if cmd == "forward" and command.get("image") is not None:  # decoding an image: through the engine's gate
+            call = await self.svc.gate.run(self._call, cmd, command)
+        else:  # parsing a command is cheap: on the event loop, as the pass is
+            call = self._call(cmd, command)
         async with self.svc.session(self.key, self.lost_if_new) as state:
             answer = call(state)  # on the event loop, as the REST routes run passes (see app.routes.api)
         self.pending = pass_messages(PHASES[cmd], answer)

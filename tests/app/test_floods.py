@@ -23,6 +23,8 @@ from fastapi.testclient import TestClient
 from app.config import SettingsError, load_settings
 from app.services.container import Services
 from tests.app.api_helpers import MakeClient, png_file
+from tests.app.conftest import data_url
+from tests.app.ws_helpers import expect_error, run_pass
 
 WAIT = 10.0  # seconds a test waits for a state it caused before failing
 
@@ -145,6 +147,26 @@ def test_a_third_request_of_a_tab_with_one_running_and_one_waiting_is_answered_4
         assert waiting.result(WAIT).status_code == 200  # the waiting request ran, in order, after the first
     assert svc.in_flight == {}  # nothing is kept for a tab with no request in flight
     assert client.post("/api/backward", json={"target": 1}, **tab("tab")).status_code == 200
+
+
+def test_on_the_websocket_an_image_waits_for_the_gate_and_an_input_does_not(
+        make_client: MakeClient, samples: tuple[np.ndarray, np.ndarray], seven: bytes) -> None:
+    client = make_client(engine_workers=1, engine_queue=0)
+    ready(client, samples, "running")
+    with held_gradchecks(client) as (svc, slow, pool), client.websocket_connect("/ws?tab=socket") as ws:
+        running = gradcheck(client, pool, "running")
+        wait_until(lambda: slow.started == 1, "the gradcheck runs")
+
+        ws.send_json({"cmd": "forward", "image": data_url(seven)})
+        expect_error(ws, "overloaded", "the server is busy", "(1 running, 0 waiting, the most it takes)")
+        start, layers, _ = run_pass(ws, "forward", **input_body(samples))  # the socket stays usable
+        assert start["prediction"] == 7 and len(layers) == 12
+
+        slow.release.set()
+        assert running.result(WAIT).status_code == 200
+        start, _, _ = run_pass(ws, "forward", image=data_url(seven))  # room again: the image is decoded
+        assert start["prediction"] == 7
+    assert svc.gate.refused == 1
 
 
 @pytest.mark.parametrize(("variable", "value", "message"), [
