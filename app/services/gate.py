@@ -5,8 +5,9 @@ refused at once with Overloaded (503, Retry-After) instead of joining a wait tha
 image do not come here: they take under a millisecond and run on the event loop (app.routes.api).
 
 Why bounded: unbounded, 40 clients looping on gradcheck kept 40 threads wanting the GIL, and each time the event loop
-gave it up (to read a socket) it waited behind them, so one learner's cycle took seconds and /healthz 3.6 s
-(benchmarks/flood.py).
+gave it up (to read a socket) it waited behind them: a learner's cycle p95 went from 25 ms to 0.2-3 s, /healthz's max
+to 0.75 s (benchmarks/flood.py). Why one worker by default: a gradcheck is hundreds of small numpy calls that hold the
+GIL, so a second thread adds contention, not speed (measured: fewer checks served, and slower passes beside them).
 """
 
 from __future__ import annotations
