@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.learners < 1 or args.ramp < 0 or args.think <= 0 or args.cycles < 1:
         parser.error("--learners and --cycles ≥ 1, --ramp ≥ 0, --think > 0")
 
-    server = Server(free_port(), max_sessions=2 * args.learners + 10, root=args.app_dir)
+    server = Server(free_port(), root=args.app_dir)  # default settings: a class uses what it is given
     try:
         server.wait_healthy()
         rss_start = rss_kb(server.proc.pid) / 1024
