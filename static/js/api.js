@@ -68,11 +68,19 @@ async function errorOf(res) {
   return new ApiError(detail, { status: res.status, code });
 }
 
+const RETRIES = 3;
+const MAX_RETRY_WAIT_S = 5;
+
 export function createApi() {
   const tab = tabId();
   const headers = { 'X-Tab-Id': tab };
 
-  async function request(method, path, body) {
+  /**
+   * One request. A server that says it is busy (429: this tab has a request running and one waiting; 503: the
+   * server is full) and when to come back (Retry-After, up to MAX_RETRY_WAIT_S) is asked again then, up to
+   * RETRIES times, so a learner waits a moment rather than sees an error; after that its message is shown.
+   */
+  async function request(method, path, body, attempt = 0) {
     let res;
     const init = { method, headers: { ...headers } };
     if (body instanceof FormData) init.body = body;
@@ -84,6 +92,11 @@ export function createApi() {
       res = await fetch(path, init);
     } catch {
       throw new ApiError('the server cannot be reached: is it running?');
+    }
+    const wait = Number(res.headers.get('Retry-After'));
+    if ((res.status === 429 || res.status === 503) && attempt < RETRIES && wait >= 0 && wait <= MAX_RETRY_WAIT_S) {
+      await new Promise((resolve) => setTimeout(resolve, Math.max(wait, 0.2) * 1000));
+      return request(method, path, body, attempt + 1);
     }
     if (!res.ok) throw await errorOf(res);
     return decodeJson(await res.json());

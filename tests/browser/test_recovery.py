@@ -140,3 +140,30 @@ def test_an_update_after_a_server_restart_is_applied_without_an_error(
     server.start()  # the same port and secret, no sessions
     step = update(page)
     assert_recovered(page, traffic, step, "session_expired")
+
+
+def test_a_busy_answer_is_asked_again_after_retry_after(page: Page, console: ConsoleLog) -> None:
+    """429 (this tab has a request running and one waiting) with Retry-After: the page waits and asks again, and the
+    learner sees the pass, not an error."""
+    console.allow(r"status of 429")
+    wait_for_prediction(page)
+    wait_until_idle(page)
+    answered: list[int] = []
+
+    def busy_once(route: Any) -> None:
+        if not answered:
+            answered.append(429)
+            route.fulfill(status=429, headers={"Retry-After": "1", "Content-Type": "application/json"},
+                          body='{"detail": "a request of this tab is still running; try again in a moment", '
+                               '"code": "busy"}')
+        else:
+            answered.append(200)
+            route.continue_()
+
+    page.route("**/api/backward", busy_once)
+    started = time.monotonic()
+    page.keyboard.press("r")
+    expect(page.get_by_test_id("progress")).to_contain_text("12 of 12", timeout=15_000)
+    assert answered == [429, 200]
+    assert time.monotonic() - started >= 1.0  # it waited as it was told
+    expect(page.get_by_test_id("error")).to_be_hidden()
