@@ -5,6 +5,7 @@ and is undone; after three refusals in a row the message says the way out is a r
 from __future__ import annotations
 
 import numpy as np
+from fastapi.testclient import TestClient
 
 from tests.app.api_helpers import MakeClient, assert_error, post_png
 from tests.app.wire import decode_json
@@ -44,3 +45,13 @@ def test_three_refusals_in_a_row_say_to_reset(make_client: MakeClient, seven: by
     assert "The last 3 steps were all refused" in details[2]["detail"] and "Reset weights" in details[2]["detail"]
     assert client.post("/api/reset").status_code == 200
     assert client.post("/api/step", json={"lr": 0.001, "target": 3}).status_code == 200
+
+
+def test_the_learning_rate_and_momentum_must_be_json_numbers(client: TestClient, seven: bytes) -> None:
+    post_png(client, seven)
+    client.post("/api/backward", json={"target": 3})
+    for body, field in [({"lr": "0.1"}, "lr"), ({"lr": True}, "lr"), ({"lr": 0.1, "momentum": "0.5"}, "momentum"),
+                        ({"lr": 0.1, "momentum": False}, "momentum"), ({"lr": 0.1, "target": "3"}, "target")]:
+        body = assert_error(client.post("/api/step", json=body), 422, "invalid_request", field)
+        assert "number" in body["detail"] or "integer" in body["detail"], body
+    assert client.post("/api/step", json={"lr": 1, "momentum": 0}).status_code == 200  # whole numbers are numbers
