@@ -11,6 +11,8 @@
     CNN_SESSION_SECRET        the key that signs session cookies; default: a new random one at every start (set it
                               to keep sessions recognisable across restarts and worker processes)
     CNN_SESSION_IDLE_SECONDS  a session unused this long is dropped (default 1800)
+    CNN_SESSION_STORE         where sessions live: "memory" (default: this process, within CNN_SESSION_MEMORY_MB) or
+                              a Redis URL, redis://host:port/db, shared by every process pointed at it
     CNN_MAX_LEARNING_RATE     the largest learning rate a step accepts (default 10)
     CNN_WARM_PASSES           sessions whose last pass is kept ready in memory, so backward and step reuse it
                               instead of running forward again (default 64)
@@ -28,8 +30,10 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError
+import redis
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cnn.pretrained import PRETRAINED_PATH
@@ -49,6 +53,8 @@ class Settings(BaseSettings):
     session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32), min_length=16, repr=False,
                                 description="The key that signs session cookies.")
     session_idle_seconds: int = Field(default=1800, gt=0, description="A session unused this long is dropped.")
+    session_store: str = Field(default="memory", description="Where sessions live: 'memory' or a Redis URL "
+                               "(redis://host:port/db).")
     max_learning_rate: float = Field(default=10.0, gt=0, allow_inf_nan=False,
                                      description="The largest learning rate a step accepts.")
     warm_passes: int = Field(default=64, ge=0, description="Sessions whose last pass is kept ready in memory.")
@@ -61,6 +67,22 @@ class Settings(BaseSettings):
                                 description="Expensive jobs (gradcheck, export, image decoding) run at once.")
     engine_queue: int = Field(default=16, ge=0, description="Expensive jobs that may wait for a worker; beyond "
                               "that the server answers 503 with Retry-After at once.")
+
+    @field_validator("session_store")
+    @classmethod
+    def _memory_or_redis_url(cls, value: str) -> str:
+        if value == "memory":
+            return value
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected 'memory' or a Redis URL such as redis://localhost:6379/0")
+        try:
+            parts = redis.connection.parse_url(value)
+            db = urlsplit(value).path.strip("/") if value.startswith("redis") else ""
+            if not ("host" in parts or "path" in parts) or not (db.isdigit() or db == ""):
+                raise ValueError("expected redis://host:port/db, db a number")
+        except ValueError as e:
+            raise ValueError(f"not a Redis URL: {e}") from None
+        return value
 
 
 class SettingsError(SystemExit):

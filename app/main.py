@@ -28,6 +28,7 @@ from app.paths import STATIC_DIR
 from app.routes import api, pages, ws
 from app.security import SecurityHeadersMiddleware, security_headers
 from app.services.container import Services
+from app.services.redis_store import SessionStoreUnreachable
 from cnn import ModelFileError
 from cnn.allocator import keep_freed_memory
 
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keep_freed_memory()  # numpy's temporaries reuse memory instead of faulting in fresh pages: see cnn.allocator
         try:
             app.state.services = Services.start(settings)
-        except ModelFileError as e:
+        except (ModelFileError, SessionStoreUnreachable) as e:
             raise RuntimeError(f"cannot start: {e}") from None
         log.info("serving %s (%d parameters)", settings.model_path, app.state.services.network.summary.total_params)
         try:

@@ -15,6 +15,7 @@ from app.errors import Busy, Overloaded
 from app.services.gate import Gate
 from app.services.images import ImageLimits
 from app.services.network import NetworkService
+from app.services.redis_store import RedisSessionStore
 from app.services.sessions import InMemorySessionStore, SessionIds, SessionsFull, SessionState, SessionStore
 
 # A session's requests run one at a time; one more may wait, and a further one is refused (429) rather than queued.
@@ -44,8 +45,12 @@ class Services:
     @classmethod
     def start(cls, settings: Settings) -> Services:
         network = NetworkService(settings.model_path, settings.max_learning_rate, settings.warm_passes)
-        store = InMemorySessionStore(settings.session_memory_mb * 2**20, settings.session_idle_seconds,
-                                     settings.session_evictable_seconds)
+        store: SessionStore
+        if settings.session_store == "memory":
+            store = InMemorySessionStore(settings.session_memory_mb * 2**20, settings.session_idle_seconds,
+                                         settings.session_evictable_seconds)
+        else:  # a Redis URL (checked by Settings); SessionStoreUnreachable if nothing answers there
+            store = RedisSessionStore(settings.session_store, settings.session_idle_seconds, network.initial_params)
         return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue),
                    SessionIds(settings.session_secret))
 

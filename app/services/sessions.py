@@ -66,10 +66,12 @@ class SessionState:
         return sum(a.nbytes for a in arrays) + 8 * len(self.loss_history) + SESSION_OVERHEAD
 
     def to_bytes(self) -> bytes:
-        """An .npz holding the arrays and a JSON header with the rest; no pickle."""
+        """An .npz holding the arrays and a JSON header with the rest; no pickle. Compact: weights the session does
+        not own (the served ones, shared until its first step) are left out, so such a session is a few KB."""
         header = {"id": self.id, "target": self.target, "loss": self.loss, "steps": self.steps,
-                  "loss_history": self.loss_history, "version": self.version}
-        arrays = {f"param/{k}": v for k, v in self.params.items()}
+                  "loss_history": self.loss_history, "version": self.version, "refused_steps": self.refused_steps,
+                  "served_params": not self.owns_params}
+        arrays = {f"param/{k}": v for k, v in self.params.items()} if self.owns_params else {}
         arrays |= {f"velocity/{k}": v for k, v in self.velocity.items()}
         arrays |= {f"step/{k}": v for k, v in self.preprocess_steps.items()}
         if self.input is not None:
@@ -79,7 +81,9 @@ class SessionState:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> SessionState:
+    def from_bytes(cls, data: bytes, served: dict[str, np.ndarray] | None = None) -> SessionState:
+        """The session `to_bytes` wrote. `served`: the served weights (read-only), given back to a session that had
+        not stepped, whose bytes hold none; ValueError if such a session comes without them."""
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         header = json.loads(str(arrays.pop("header")))
@@ -87,9 +91,15 @@ class SessionState:
         def group(prefix: str) -> dict[str, np.ndarray]:
             return {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
 
-        return cls(id=header["id"], params=group("param/"), velocity=group("velocity/"), input=arrays.get("input"),
+        params = group("param/")
+        if header.get("served_params"):
+            if served is None:
+                raise ValueError(f"session {header['id']!r} runs on the served weights: from_bytes needs them")
+            params = dict(served)  # shared, read-only, as before it was stored (copy on write)
+        return cls(id=header["id"], params=params, velocity=group("velocity/"), input=arrays.get("input"),
                    preprocess_steps=group("step/"), target=header["target"], loss=header["loss"],
-                   steps=header["steps"], loss_history=list(header["loss_history"]), version=header["version"])
+                   steps=header["steps"], loss_history=list(header["loss_history"]), version=header["version"],
+                   refused_steps=header.get("refused_steps", 0))
 
 
 class SessionStore(Protocol):
