@@ -4,8 +4,8 @@
 #   docker build -t cnn-visualizer .  &&  docker run --rm -p 127.0.0.1:8000:8000 cnn-visualizer
 #
 # One stage: the sources are a few hundred kB, so building a wheel in a separate stage would save almost nothing.
-# Sessions live in the server's memory, so it runs one uvicorn worker; scale with more containers behind a
-# load balancer that keeps a browser on one of them.
+# One uvicorn worker per container. Sessions live in its memory unless CNN_SESSION_STORE names a Redis: then any
+# number of containers serve any learner behind a load balancer (compose.yaml, deploy/nginx.conf).
 FROM python:3.11-slim-bookworm
 
 # One BLAS thread per request: the concurrency comes from uvicorn's thread pool, and LeNet's matrices are too small
@@ -34,7 +34,7 @@ RUN pip install --no-cache-dir /tmp/src \
     && mkdir -p /srv/cnn-visualizer
 
 # An empty working directory away from the sources, so `app` is imported from the installed package. Made above by
-# root, so the app's user cannot write there (it writes nothing: sessions live in memory).
+# root, so the app's user cannot write there (it writes nothing: sessions live in memory or in Redis).
 WORKDIR /srv/cnn-visualizer
 USER 10001:10001
 
