@@ -77,15 +77,6 @@ class WarmPasses:
             with self._lock:
                 self._spare(model)
 
-    def drop(self, session_id: str) -> None:
-        with self._lock:
-            held = self._warm.pop(session_id, None)
-            if held is not None:
-                self._spare(held.model)
-
     def _spare(self, model: Sequential) -> None:
         if len(self._spares) < SPARES:
             self._spares.append(model)
-
-    def __len__(self) -> int:
-        return len(self._warm)

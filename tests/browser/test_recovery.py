@@ -3,75 +3,51 @@ session, so the browser comes back as a new one: 409 no_forward_yet), or a resta
 still good, its session is gone: 409 session_expired), between a backward pass and an update. The update is applied,
 no error is shown, and the page's weights are the server's.
 
-Each test runs its own server (uvicorn on a free port of 127.0.0.1), so that it can set the idle limit or restart
-it; CNN_SESSION_SECRET is fixed, so a restarted server still recognises the cookies it signed before.
+Each test runs its own server (benchmarks.server.Server on a free port of 127.0.0.1), so that it can set the idle limit
+or restart it; CNN_SESSION_SECRET is fixed, so a restarted server still recognises the cookies it signed before.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import REPO_ROOT, ConsoleLog, free_port, wait_for_prediction
+from benchmarks.server import Server
+from tests.browser.conftest import ConsoleLog, free_port, wait_for_prediction
 from tests.browser.helpers import Traffic, page_params, server_params, wait_until_idle
 
 SECRET = "a fixed secret for the recovery tests"
 
 
 class LocalServer:
-    """uvicorn app.main:app on a port of its own, with extra settings, that can be stopped and started again."""
+    """A server of the test's own (benchmarks.server.Server) that can be stopped and started again on its port."""
 
-    def __init__(self, log_dir: Path, **env: str) -> None:
+    def __init__(self, **settings: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "CNN_SESSION_SECRET": SECRET, **env}
-        self.log_path = log_dir / "uvicorn.log"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.settings = {"SESSION_SECRET": SECRET, **settings}
+        self.server: Server | None = None
 
     def start(self) -> None:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-                 "--no-server-header", "--no-proxy-headers"],  # as the Dockerfile starts it
-                cwd=REPO_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:  # noqa: S310 (127.0.0.1 only)
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not start:\n{self.log_path.read_text()}")
-            time.sleep(0.1)
+        self.server = Server(self.port, settings=self.settings)
+        self.server.wait_healthy()
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.server is not None:
+            self.server.stop()
 
 
 @pytest.fixture
-def local_server(tmp_path: Path) -> Iterator[Callable[..., LocalServer]]:
+def local_server() -> Iterator[Callable[..., LocalServer]]:
     servers: list[LocalServer] = []
 
-    def make(**env: str) -> LocalServer:
-        server = LocalServer(tmp_path, **env)
+    def make(**settings: str) -> LocalServer:
+        server = LocalServer(**settings)
         server.start()
         servers.append(server)
         return server
@@ -122,7 +98,7 @@ def update(page: Page) -> dict[str, Any]:
 def test_an_update_after_the_session_expired_is_applied_without_an_error(
         new_page: Callable[..., Page], local_server: Callable[..., LocalServer], console: ConsoleLog) -> None:
     console.allow(r"status of 409")  # the refused step, which the page answers by sending its input again
-    server = local_server(CNN_SESSION_IDLE_SECONDS="2")
+    server = local_server(session_idle_seconds="2")
     page = new_page()
     traffic = backward_then_wait(page, server.url)
     page.wait_for_timeout(3000)  # idle past the limit: the session goes with its input, the cookie with it
