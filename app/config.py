@@ -8,8 +8,9 @@
     CNN_SESSION_MEMORY_MB     memory the sessions may hold (weights of those that stepped, inputs, images); over it,
                               sessions idle for CNN_SESSION_EVICTABLE_SECONDS go, least recently used first (640)
     CNN_SESSION_EVICTABLE_SECONDS  how long a session must be idle before memory pressure may evict it (default 120)
-    CNN_SESSION_SECRET        the key that signs session cookies; default: a new random one at every start (set it
-                              to keep sessions recognisable across restarts and worker processes)
+    CNN_SESSION_SECRET        the key that signs session cookies; default: with the Redis store, one random key kept in
+                              Redis and shared by every process using it; with the memory store, a new random one at
+                              every start
     CNN_SESSION_IDLE_SECONDS  a session unused this long is dropped (default 1800)
     CNN_SESSION_STORE         where sessions live: "memory" (default: this process, within CNN_SESSION_MEMORY_MB) or
                               a Redis URL, redis://host:port/db, shared by every process pointed at it
@@ -28,7 +29,6 @@ a message naming the variable, never later in the middle of a request.
 
 from __future__ import annotations
 
-import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,8 +50,9 @@ class Settings(BaseSettings):
     session_memory_mb: int = Field(default=640, gt=0, description="Memory the sessions may hold, in MB.")
     session_evictable_seconds: int = Field(default=120, ge=0, description="Idle time before memory pressure may "
                                            "evict a session.")
-    session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32), min_length=16, repr=False,
-                                description="The key that signs session cookies.")
+    session_secret: str | None = Field(default=None, min_length=16, repr=False,
+                                       description="The key that signs session cookies (default: shared through the "
+                                       "Redis store, or random at every start with the memory store).")
     session_idle_seconds: int = Field(default=1800, gt=0, description="A session unused this long is dropped.")
     session_store: str = Field(default="memory", description="Where sessions live: 'memory' or a Redis URL "
                                "(redis://host:port/db).")

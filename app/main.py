@@ -1,7 +1,10 @@
 """The FastAPI application: create_app() wires settings, the network, the session store, routes and error handlers.
 
     uvicorn app.main:app --no-server-header --no-proxy-headers
-    cnn-visualizer --host 127.0.0.1 --port 8000 [--model PATH]        (the same two flags, set in main())
+    cnn-visualizer --host 127.0.0.1 --port 8000 [--model PATH] [--workers N]   (the same two flags, set in main())
+
+Several worker processes (`--workers N`, or uvicorn's own) need CNN_SESSION_STORE=redis://…: any of them may serve
+any request of a learner, so the sessions must live where all of them see them.
 """
 
 from __future__ import annotations
@@ -128,14 +131,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--model", default=None, help="a model .npz (default: the pretrained LeNet-5)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes sharing the port (more than 1 needs CNN_SESSION_STORE=redis://…)")
     args = parser.parse_args(argv)
     if args.model:
         os.environ["CNN_MODEL_PATH"] = args.model
     settings = load_settings()
+    if args.workers < 1:
+        parser.error("--workers must be 1 or more")
+    if args.workers > 1 and settings.session_store == "memory":
+        parser.error(f"--workers {args.workers} needs the sessions where every worker sees them: set "
+                     "CNN_SESSION_STORE=redis://host:port/db (with the memory store, each worker would hold its own "
+                     "sessions and a learner's next request could land on one that never saw them)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # A WebSocket message is bounded like the forward's body, whose data URL is the largest command. No `server`
     # header (it names the software to whoever asks), and X-Forwarded-* only as CNN_TRUST_PROXY_HEADERS says:
     # uvicorn's own proxy_headers would trust them from 127.0.0.1 whatever the setting.
-    uvicorn.run(create_app(settings), host=args.host, port=args.port,
+    # Several workers are separate processes that each import this module and build the app from the environment
+    # (where --model was put above): uvicorn takes an import string for them.
+    target = create_app(settings) if args.workers == 1 else "app.main:app"
+    uvicorn.run(target, host=args.host, port=args.port, workers=args.workers,
                 ws_max_size=forward_body_bytes(settings.max_upload_bytes), server_header=False, proxy_headers=False)
     return 0

@@ -6,6 +6,7 @@ routes reach them through app.routes.deps, the WebSocket through the app's state
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,8 +52,11 @@ class Services:
                                          settings.session_evictable_seconds)
         else:  # a Redis URL (checked by Settings); SessionStoreUnreachable if nothing answers there
             store = RedisSessionStore(settings.session_store, settings.session_idle_seconds, network.initial_params)
-        return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue),
-                   SessionIds(settings.session_secret))
+        # Every process serving one learner must check the others' cookies: with Redis they share one key kept
+        # there unless CNN_SESSION_SECRET names one; a lone in-memory process needs none beyond its own lifetime.
+        secret = settings.session_secret or (store.shared_secret() if isinstance(store, RedisSessionStore)
+                                             else secrets.token_urlsafe(32))
+        return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue), SessionIds(secret))
 
     @property
     def image_limits(self) -> ImageLimits:

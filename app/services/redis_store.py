@@ -16,6 +16,7 @@ trip each): they run on the event loop and in worker threads alike; the client's
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -67,6 +68,13 @@ class RedisSessionStore:
         except redis.RedisError as e:
             raise Overloaded(f"the session store does not answer ({what}: {type(e).__name__}); try again in a "
                              "moment", retry_after=5) from None
+
+    def shared_secret(self) -> str:
+        """The key every process on this database signs cookies with: made by the first one to ask (SET NX), read by
+        the others, so that `--workers N` and replicas need no CNN_SESSION_SECRET to accept each other's cookies."""
+        key = f"{PREFIX}cookie-secret"
+        self._redis.set(key, secrets.token_urlsafe(32), nx=True)
+        return str(self._redis.get(key).decode("ascii"))
 
     def get(self, session_id: str) -> SessionState | None:
         def read() -> Any:
