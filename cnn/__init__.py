@@ -36,7 +36,7 @@ from cnn.layers import (
 from cnn.losses import LOSSES, mean_squared_error, one_hot, softmax, softmax_cross_entropy
 from cnn.model import Sequential
 from cnn.modelfile import load_model, read_model_header, save_model
-from cnn.optim import SGD, ParamUpdate
+from cnn.optim import SGD, Adam, Optimizer, ParamUpdate
 from cnn.spec import Summary, SummaryRow, build_model, normalize_spec, summary
 from cnn.trace import LayerTrace
 
@@ -45,6 +45,7 @@ __all__ = [
     "LOSSES",
     "SGD",
     "SPECS",
+    "Adam",
     "AvgPool2D",
     "Conv2D",
     "Dense",
@@ -57,6 +58,7 @@ __all__ = [
     "LayerTrace",
     "MaxPool2D",
     "ModelFileError",
+    "Optimizer",
     "ParamUpdate",
     "ReLU",
     "Sequential",
