@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from cnn.layers.base import Array, Layer
+from cnn.errors import ShapeError
+from cnn.layers.base import Array, Layer, Shape
 
 
 class ReLU(Layer):
@@ -20,6 +23,34 @@ class ReLU(Layer):
     def backward(self, dout: Array) -> Array:
         """dout (N, *shape) -> dx (N, *shape) = dout ⊙ [net > 0]."""
         return dout * (self.cache["x"] > 0)
+
+
+class LeakyReLU(Layer):
+    """out = net where net > 0, else negative_slope·net; f′ = 1 or negative_slope (PyTorch's nn.LeakyReLU)."""
+
+    kind = "LeakyReLU"
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Array) -> Array:
+        self.cache = {"x": x}
+        return np.where(x > 0, x, self.negative_slope * x)
+
+    def backward(self, dout: Array) -> Array:
+        """dout (N, *shape) -> dx (N, *shape) = dout ⊙ (1 where net > 0, else negative_slope)."""
+        return np.where(self.cache["x"] > 0, dout, self.negative_slope * dout)
+
+    def config(self) -> dict[str, Any]:
+        return {"negative_slope": self.negative_slope}
+
+    @classmethod
+    def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
+        slope = config.get("negative_slope", 0.01)
+        if isinstance(slope, bool) or not isinstance(slope, int | float) or not np.isfinite(slope):
+            raise ShapeError(f"LeakyReLU negative_slope must be a finite number, got {slope!r}")
+        return tuple(input_shape), 0
 
 
 class Sigmoid(Layer):

@@ -138,3 +138,24 @@ class AvgPool2D(_Pool2D):
         share = dout / (K * K)
         dwin = np.broadcast_to(share[..., None, None], (*dout.shape, K, K))
         return fold_windows(dwin, H, W, self.stride)
+
+
+class GlobalAvgPool2D(Layer):
+    """Global mean-pooling: x (N, C, H, W) -> (N, C, 1, 1), each map's mean (ONNX GlobalAveragePool, PyTorch's
+    AdaptiveAvgPool2d(1)); backward shares each error equally over its map's H·W cells."""
+
+    kind = "GlobalAvgPool2D"
+
+    def forward(self, x: Array) -> Array:
+        self.cache = {"x_shape": x.shape}
+        return x.mean(axis=(2, 3), keepdims=True)
+
+    def backward(self, dout: Array) -> Array:
+        """dout (N, C, 1, 1) -> dx (N, C, H, W) = dout / (H·W) in every cell."""
+        N, C, H, W = self.cache["x_shape"]
+        return np.broadcast_to(dout / (H * W), (N, C, H, W)).copy()
+
+    @classmethod
+    def shape_rule(cls, input_shape: Shape, **config: Any) -> tuple[Shape, int]:
+        expect_rank(input_shape, 3, cls.kind)
+        return (input_shape[0], 1, 1), 0
