@@ -20,7 +20,7 @@ import threading
 import time
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -33,6 +33,9 @@ class SessionState:
 
     id: str
     params: dict[str, np.ndarray]  # "conv1.W" -> array (float64), starting as the pretrained weights
+    # The architecture `params` belong to when it is not the served one: a network trained in the lab
+    # (POST /api/train/{id}/use), whose weights the session then owns. None: the served network.
+    spec: dict[str, Any] | None = None
     velocity: dict[str, np.ndarray] = field(default_factory=dict)  # SGD momentum buffers
     input: np.ndarray | None = None  # the preprocessed 28×28 image of the last forward
     preprocess_steps: dict[str, np.ndarray] = field(default_factory=dict)
@@ -70,7 +73,7 @@ class SessionState:
         not own (the served ones, shared until its first step) are left out, so such a session is a few KB."""
         header = {"id": self.id, "target": self.target, "loss": self.loss, "steps": self.steps,
                   "loss_history": self.loss_history, "version": self.version, "refused_steps": self.refused_steps,
-                  "served_params": not self.owns_params}
+                  "served_params": not self.owns_params, "spec": self.spec}
         arrays = {f"param/{k}": v for k, v in self.params.items()} if self.owns_params else {}
         arrays |= {f"velocity/{k}": v for k, v in self.velocity.items()}
         arrays |= {f"step/{k}": v for k, v in self.preprocess_steps.items()}
@@ -99,7 +102,7 @@ class SessionState:
         return cls(id=header["id"], params=params, velocity=group("velocity/"), input=arrays.get("input"),
                    preprocess_steps=group("step/"), target=header["target"], loss=header["loss"],
                    steps=header["steps"], loss_history=list(header["loss_history"]), version=header["version"],
-                   refused_steps=header.get("refused_steps", 0))
+                   refused_steps=header.get("refused_steps", 0), spec=header.get("spec"))
 
 
 class SessionStore(Protocol):
