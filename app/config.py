@@ -22,6 +22,20 @@
     CNN_ENGINE_WORKERS        expensive jobs (gradcheck, export, image decoding) running at once (default 1: a
                               gradcheck holds the GIL, so more threads only fight over it: benchmarks/flood.py)
     CNN_ENGINE_QUEUE          expensive jobs waiting for a worker; one more is answered 503 at once (default 16)
+    CNN_DATA_DIR              the MNIST folder the training lab reads (the CLI's rule: unset, the per-user cache
+                              ~/.cache/cnn-visualizer/mnist); without the files the lab says to run `cnn-data download`
+    CNN_TRAIN_WORKERS         training jobs running at once, each in a process of its own (default: cores − 1, at
+                              least 1); further jobs wait in a queue and are told their place
+    CNN_TRAIN_QUEUE           training jobs that may wait; one more is answered 503 (default 16)
+    CNN_TRAIN_MAX_PARAMS      the most parameters a network trained in the lab may have (default 1,000,000)
+    CNN_TRAIN_MAX_EPOCHS      the most epochs a training job may ask for (default 20)
+    CNN_TRAIN_MAX_TRAIN_SIZE  the most training images a job may ask for (default 58,000: MNIST's 60,000 less the
+                              2,000 held out for validation)
+    CNN_TRAIN_MAX_SECONDS     wall time after which a training job is stopped, queueing not counted (default 1800)
+    CNN_TRAIN_IDLE_SECONDS    a job that nobody has watched (its WebSocket or GET) for this long is stopped, so a
+                              closed page leaves nothing running (default 120)
+    CNN_TRAIN_DIR             where jobs keep their checkpoints and models (default: a temporary folder, removed when
+                              the server stops)
 
 A value that makes no sense (a negative limit, NaN, a word where a number belongs) stops the server at start-up with
 a message naming the variable, never later in the middle of a request.
@@ -29,6 +43,7 @@ a message naming the variable, never later in the middle of a request.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -68,6 +83,20 @@ class Settings(BaseSettings):
                                 description="Expensive jobs (gradcheck, export, image decoding) run at once.")
     engine_queue: int = Field(default=16, ge=0, description="Expensive jobs that may wait for a worker; beyond "
                               "that the server answers 503 with Retry-After at once.")
+
+    data_dir: Path | None = Field(default=None, description="The MNIST folder (default: the per-user cache).")
+    train_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) - 1), gt=0,
+                               description="Training jobs running at once, each in its own process.")
+    train_queue: int = Field(default=16, ge=0, description="Training jobs that may wait for a worker.")
+    train_max_params: int = Field(default=1_000_000, gt=0, description="Most parameters of a trained network.")
+    train_max_epochs: int = Field(default=20, gt=0, description="Most epochs of a training job.")
+    train_max_train_size: int = Field(default=58_000, gt=0, le=58_000,
+                                      description="Most training images of a job (60,000 less 2,000 for validation).")
+    train_max_seconds: float = Field(default=1800, gt=0, allow_inf_nan=False,
+                                     description="Wall time after which a running job is stopped.")
+    train_idle_seconds: float = Field(default=120, gt=0, allow_inf_nan=False,
+                                      description="A job nobody watched for this long is stopped.")
+    train_dir: Path | None = Field(default=None, description="Where jobs keep checkpoints and models.")
 
     @field_validator("session_store")
     @classmethod

@@ -91,3 +91,40 @@ class TooLarge(AppError):
 def _bytes(n: int) -> str:
     """5 MB (5,242,880 bytes): the megabytes a person thinks in, and the exact count to compare with."""
     return f"{n / 2**20:.3g} MB ({n:,} bytes)"
+
+
+# The training lab (app.training)
+
+
+class TrainingDataMissing(AppError):
+    """MNIST is not in the data folder: training cannot start, everything else works."""
+
+    status_code, code = 503, "training_data_missing"
+
+
+class TrainLimit(AppError):
+    """A training request over one of the server's limits (CNN_TRAIN_MAX_*); the message names the limit."""
+
+    status_code, code = 422, "train_limit"
+
+
+class InvalidSpec(AppError):
+    """A spec the engine cannot build, or that cannot read a digit and name one of ten classes."""
+
+    status_code, code = 422, "invalid_spec"
+
+
+class JobConflict(AppError):
+    """The session has a training job queued or running already, or the job is not in a state for this action."""
+
+    status_code, code = 409, "job_conflict"
+
+
+class JobNotFound(AppError):
+    status_code, code = 404, "job_not_found"
+
+
+class NotYourJob(AppError):
+    """Another session's job: only the session that started a job controls it."""
+
+    status_code, code = 403, "not_your_job"

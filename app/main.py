@@ -28,10 +28,11 @@ from app.config import Settings, load_settings
 from app.errors import AppError
 from app.limits import BodyLimit, BodyLimitMiddleware, forward_body_bytes, forward_limit
 from app.paths import STATIC_DIR
-from app.routes import api, pages, ws
+from app.routes import api, pages, train, ws
 from app.security import SecurityHeadersMiddleware, security_headers
 from app.services.container import Services
 from app.services.redis_store import SessionStoreUnreachable
+from app.training.service import TrainingService
 from cnn import ModelFileError
 from cnn.allocator import keep_freed_memory
 
@@ -65,9 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (ModelFileError, SessionStoreUnreachable) as e:
             raise RuntimeError(f"cannot start: {e}") from None
         log.info("serving %s (%d parameters)", settings.model_path, app.state.services.network.summary.total_params)
+        app.state.training = TrainingService(settings)  # training jobs, in worker processes of their own
         try:
             yield
         finally:
+            app.state.training.shutdown()  # every job's process ends with the server
             blas.restore_original_limits()
 
     app = FastAPI(
@@ -116,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(api.router)
     app.include_router(ws.router)
+    app.include_router(train.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

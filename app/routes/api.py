@@ -66,9 +66,10 @@ FORWARD_BODY = {
 }
 
 
-@router.get("/model", response_model=ModelResponse, summary="The architecture, its summary rows and the class labels")
-async def get_model(net: NetworkDep) -> ModelResponse:
-    return net.model_info()
+@router.get("/model", response_model=ModelResponse, summary="The architecture the session runs (the served one, or "
+            "one trained in the lab: POST /api/train/{id}/use), its summary rows and the class labels")
+async def get_model(state: SessionDep, net: NetworkDep) -> ModelResponse:
+    return net.model_info(state)
 
 
 @router.post("/forward", response_model=ForwardResponse, responses={**ERRORS, **GATED}, openapi_extra=FORWARD_BODY,

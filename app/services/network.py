@@ -12,6 +12,8 @@ one layer at a time (the WebSocket's `next`) or cut off by a dropped connection 
 from __future__ import annotations
 
 import io
+import json
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ from app.schemas import (
 from app.services import payloads
 from app.services.sessions import SessionState
 from app.services.warm import WarmPass, WarmPasses
+from app.training.schemas import UseResponse
 from cnn import (
     LOSSES,
     SGD,
@@ -47,6 +50,7 @@ from cnn import (
     build_model,
     finite_difference_resolution,
     load_model,
+    normalize_spec,
     numerical_gradient,
     overall_relative_error,
     softmax,
@@ -55,6 +59,7 @@ from cnn import (
 from cnn.gradcheck import compare, sample_indices
 
 CLASS_LABELS = [str(d) for d in range(10)]
+OWN_SPECS = 8  # architectures of trained networks whose warm passes are kept (sessions on the served one: always)
 REFUSALS_BEFORE_RESET = 3
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -94,6 +99,8 @@ class NetworkService:
         # An input as a person sees it: (H, W) for one channel, else (C, H, W). Sessions keep inputs in this shape.
         self.shown_shape = self.input_shape[1:] if self.input_shape[0] == 1 else self.input_shape
         self.warm = WarmPasses(warm_passes, self._new_model)
+        # Sessions switched to a network trained in the lab (SessionState.spec) get warm passes of its architecture.
+        self._own_warm: OrderedDict[str, WarmPasses] = OrderedDict()
 
     def _new_model(self) -> Sequential:
         return build_model(self.spec, np.random.default_rng(0))
@@ -112,17 +119,33 @@ class NetworkService:
                 layer.params[key] = params[f"{name}.{key}"]
         return model
 
+    def _warm_for(self, state: SessionState) -> WarmPasses:
+        """The warm passes of the session's architecture: the served one's, or those of its own spec."""
+        if state.spec is None:
+            return self.warm
+        key = json.dumps(state.spec, sort_keys=True)
+        warm = self._own_warm.pop(key, None)
+        if warm is None:
+            spec = state.spec
+            warm = WarmPasses(max(1, self.warm.capacity // OWN_SPECS), lambda: build_model(spec,
+                                                                                          np.random.default_rng(0)))
+        self._own_warm[key] = warm  # most recently used last
+        while len(self._own_warm) > OWN_SPECS:
+            self._own_warm.popitem(last=False)
+        return warm
+
     @contextmanager
     def _held(self, state: SessionState) -> Iterator[WarmPass]:
         """The session's warm pass for the time of one call, bound to the session's weights."""
-        held = self.warm.take(state.id)
+        warm = self._warm_for(state)
+        held = warm.take(state.id)
         self._bind(held.model, state.params)
         try:
             yield held
         finally:
             if held.version != state.version:
                 held.forget()
-            self.warm.give_back(state.id, held)
+            warm.give_back(state.id, held)
 
     def _batch(self, state: SessionState) -> np.ndarray:
         if state.input is None and state.lost:
@@ -257,6 +280,7 @@ class NetworkService:
     def reset(self, state: SessionState) -> ResetResponse:
         """Back to the pretrained weights; the current input stays, so the learner can compare."""
         state.params = dict(self.initial_params)  # shared again until the next step
+        state.spec = None  # the served network again, if the session ran one trained in the lab
         state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
         state.refused_steps = 0
         state.changed()
@@ -267,18 +291,38 @@ class NetworkService:
                 forward = payloads.forward_pass(held.model)
         return ResetResponse(steps=0, message="the weights are back to the pretrained ones", forward=forward)
 
+    def use_model(self, state: SessionState, path: Path) -> UseResponse:
+        """Switch the session to a model file (a network trained in the lab): its architecture and its weights, in
+        float64; the input stays, the steps and momentum start again. `reset` goes back to the served network."""
+        model = load_model(path, dtype="float64")
+        spec = normalize_spec(model.spec())
+        if tuple(spec["input_shape"]) != self.input_shape or model.output_shape != self.summary[-1].output_shape:
+            raise InvalidRequest(f"this network reads {spec['input_shape']} and gives {list(model.output_shape)}; "
+                                 f"the visualizer needs {list(self.input_shape)} in and "
+                                 f"{list(self.summary[-1].output_shape)} out")
+        state.spec, state.params = spec, model.named_params()  # the session's own arrays, written by its steps
+        state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
+        state.refused_steps = 0
+        state.changed()
+        total = sum(w.size for w in state.params.values())
+        return UseResponse(message=f"this session now runs the trained network ({total:,} parameters); reset goes "
+                                   "back to the pretrained one", spec=spec, total_params=total)
+
     # Reading the session
 
-    def model_info(self) -> ModelResponse:
+    def model_info(self, state: SessionState | None = None) -> ModelResponse:
+        """The architecture a session runs (the served one without a session, or for one that never switched)."""
+        spec = state.spec if state is not None and state.spec is not None else self.spec
+        rows = self.summary if spec is self.spec else summary(spec)
         return ModelResponse(
-            spec=self.spec,
-            input_shape=list(self.summary.input_shape),
+            spec=spec,
+            input_shape=list(rows.input_shape),
             layers=[
                 ModelLayer(index=r.index, name=r.name, kind=r.type, output_shape=list(r.output_shape), params=r.params,
-                           **{k: v for k, v in self.spec["layers"][r.index].items() if k not in ("type", "name")})
-                for r in self.summary
+                           **{k: v for k, v in spec["layers"][r.index].items() if k not in ("type", "name")})
+                for r in rows
             ],
-            total_params=self.summary.total_params,
+            total_params=rows.total_params,
             class_labels=CLASS_LABELS,
             losses=list(LOSSES),
         )
@@ -312,7 +356,7 @@ class NetworkService:
             array = params[request.param] = state.params[request.param].copy()
             indices = sample_indices(array.shape, request.samples, np.random.default_rng(request.seed))
             x = self._batch(state)
-            with self.warm.scratch() as scratch:
+            with self._warm_for(state).scratch() as scratch:
                 self._bind(scratch, params)
                 numerical = numerical_gradient(lambda: loss_fn(scratch.forward(x), [target])[0], array, indices)
             entries = compare(analytic, numerical, indices)
