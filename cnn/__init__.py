@@ -9,7 +9,7 @@
 """
 
 from cnn.architectures import SPECS, lenet5, vgg16
-from cnn.errors import DivergenceError, ModelFileError, ShapeError, SpecError
+from cnn.errors import DivergenceError, ModelFileError, ShapeError, SpecError, UnsupportedModelError
 from cnn.gradcheck import (
     GradCheckEntry,
     check_layer,
@@ -39,7 +39,8 @@ from cnn.layers import (
 )
 from cnn.losses import LOSSES, mean_squared_error, one_hot, softmax, softmax_cross_entropy
 from cnn.model import Sequential
-from cnn.modelfile import load_model, read_model_header, save_model
+from cnn.modelfile import load_model, load_model_info, load_model_with_info, read_model_header, save_model
+from cnn.modelinfo import ImportNote, ModelInfo
 from cnn.optim import SGD, Adam, Optimizer, ParamUpdate
 from cnn.spec import Summary, SummaryRow, build_model, normalize_spec, summary
 from cnn.trace import LayerTrace
@@ -60,11 +61,13 @@ __all__ = [
     "GlobalAvgPool2D",
     "GradCheckEntry",
     "Identity",
+    "ImportNote",
     "Layer",
     "LayerTrace",
     "LeakyReLU",
     "MaxPool2D",
     "ModelFileError",
+    "ModelInfo",
     "Optimizer",
     "ParamUpdate",
     "ReLU",
@@ -75,6 +78,7 @@ __all__ = [
     "Summary",
     "SummaryRow",
     "Tanh",
+    "UnsupportedModelError",
     "ZeroPad2D",
     "build_model",
     "check_layer",
@@ -82,6 +86,8 @@ __all__ = [
     "finite_difference_resolution",
     "lenet5",
     "load_model",
+    "load_model_info",
+    "load_model_with_info",
     "mean_squared_error",
     "normalize_spec",
     "numerical_gradient",

@@ -19,3 +19,7 @@ class DivergenceError(FloatingPointError):
 
 class DataError(ValueError):
     """A data file is missing, damaged, foreign or cannot be fetched. The message names the file and a fix."""
+
+
+class UnsupportedModelError(ModelFileError):
+    """A well-formed model file asks for what the engine cannot do: an operator, attribute or shape it lacks."""

@@ -1,4 +1,6 @@
-"""Models on disk: one .npz holding the spec (as JSON text) and every parameter. Loading never unpickles."""
+"""Models on disk: our .npz holds the spec (as JSON text) and every parameter, and loading never unpickles it; an
+.onnx file (PyTorch's and other frameworks' export) is read through cnn.onnx_import. Either way a loaded model comes
+with a ModelInfo: input shape, output meaning, labels, normalization, what an import changed."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import numpy as np
 
 from cnn.errors import ModelFileError, ShapeError, SpecError
 from cnn.model import Sequential
+from cnn.modelinfo import ModelInfo, read_labels, read_normalization
+from cnn.onnx_import import read_onnx
 from cnn.spec import build_model
 
 FORMAT = "cnn-visualizer-model"
@@ -68,20 +72,54 @@ def _open(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 
 def load_model(path: str | os.PathLike[str], dtype: str | None = None) -> Sequential:
-    """Read a model written by save_model. A truncated, foreign or mismatched file raises ModelFileError.
+    """Read a model file: our .npz (written by save_model) or, by its suffix, an .onnx export. A truncated, foreign,
+    hostile or mismatched file raises ModelFileError; a valid ONNX model the engine cannot express raises its
+    subclass UnsupportedModelError, naming the operator, the node and the opset.
 
     dtype ("float64" or "float32") overrides the stored one: a model trained in float32 is shown in float64.
     """
+    return load_model_with_info(path, dtype)[0]
+
+
+def load_model_info(path: str | os.PathLike[str]) -> ModelInfo:
+    """What the model file says about its model besides the weights (see cnn.modelinfo.ModelInfo)."""
+    return load_model_with_info(path)[1]
+
+
+def load_model_with_info(path: str | os.PathLike[str], dtype: str | None = None) -> tuple[Sequential, ModelInfo]:
+    """load_model and load_model_info from one reading of the file."""
     path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        imported = read_onnx(path)
+        return _build(path, imported.spec, imported.params, dtype), imported.info
     header, arrays = _open(path)
     spec = header.get("spec")
+    params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
+    model = _build(path, spec, params, dtype)
+    return model, _npz_info(path, header, model)
+
+
+def _npz_info(path: Path, header: dict[str, Any], model: Sequential) -> ModelInfo:
+    metadata = header.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: the model's metadata is a {type(metadata).__name__}, not a dict")
+    mean, std = read_normalization(str(path), metadata, model.input_shape[0])
+    classes = model.output_shape[0] if len(model.output_shape) == 1 else 0
+    return ModelInfo(
+        format="npz", input_shape=model.input_shape, labels=read_labels(str(path), metadata, classes), mean=mean,
+        std=std, producer="cnn-visualizer", extra={k: v for k, v in metadata.items() if k not in ("labels", "mean",
+                                                                                                  "std")},
+    )
+
+
+def _build(path: Path, spec: Any, params: dict[str, np.ndarray], dtype: str | None) -> Sequential:
+    """The model a spec describes, holding `params`; anything that does not fit raises ModelFileError."""
     if dtype is not None and isinstance(spec, dict):
         spec = {**spec, "dtype": dtype}
     try:
-        model = build_model(spec, np.random.default_rng(0))  # type: ignore[arg-type]
+        model = build_model(spec, np.random.default_rng(0))
     except (SpecError, ShapeError, KeyError, TypeError) as e:
         raise ModelFileError(f"{path}: the stored spec is not valid: {e}") from None
-    params = {k.removeprefix("param/"): v for k, v in arrays.items() if k.startswith("param/")}
     try:
         model.load_params({k: v.astype(model.dtype, copy=False) for k, v in params.items()})
     except ValueError as e:
