@@ -59,9 +59,9 @@ class TrainRequest(BaseModel):
     epochs: StrictInt = Field(default=1, ge=1, description="Passes over the training images (at most "
                               "CNN_TRAIN_MAX_EPOCHS).")
     batch_size: StrictInt = Field(default=64, ge=1, le=1024, description="Images per step.")
-    lr: StrictFloat | StrictInt | None = Field(default=None, gt=0, le=10, allow_inf_nan=False,
-                                               description="Learning rate, constant over the run; default 0.05 for "
-                                               "sgd, 0.001 for adam.")
+    lr: StrictFloat | StrictInt | None = Field(default=None, gt=0, allow_inf_nan=False,
+                                               description="Learning rate, constant over the run (at most "
+                                               "CNN_MAX_LEARNING_RATE); default 0.05 for sgd, 0.001 for adam.")
     momentum: StrictFloat | StrictInt = Field(default=0.9, ge=0, lt=1, description="SGD's momentum μ "
                                               "(torch.optim.SGD's convention); adam ignores it (β₁ = 0.9).")
     optimizer: Literal["sgd", "adam"] = Field(default="sgd", description="sgd (with momentum) or adam (β = 0.9, "

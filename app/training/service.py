@@ -124,6 +124,9 @@ class TrainingService:
         if request.train_size < request.batch_size:
             raise InvalidRequest(f"train_size {request.train_size} is less than one batch of {request.batch_size}: "
                                  "raise train_size or lower batch_size")
+        if request.lr is not None and request.lr > s.max_learning_rate:
+            raise TrainLimit(f"lr {request.lr:g} is more than the limit of {s.max_learning_rate:g} "
+                             "(CNN_MAX_LEARNING_RATE)")
         spec = self.resolve_spec(request.spec)
         folder = self.data_dir()
         lr = float(request.lr) if request.lr is not None else DEFAULT_LR[request.optimizer]

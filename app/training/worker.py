@@ -83,7 +83,8 @@ def run_job(job_id: str, config: JobConfig, events: Any, go: Any, stop: Any) -> 
 
     keep_freed_memory()
     try:
-        with threadpool_limits(limits=1, user_api="blas"):  # one core per job: the server keeps the others
+        # One core per job: the server keeps the others. Overflow is not warned about: the loss is watched instead.
+        with threadpool_limits(limits=1, user_api="blas"), np.errstate(over="ignore", invalid="ignore"):
             _train(config, send, go, stop)
     except Stopped as e:
         send("stopped", reason=str(e) or "stopped on request")
@@ -178,7 +179,8 @@ def _train(config: JobConfig, send: Any, go: Any, stop: Any) -> None:
                 if step % checkpoint_every == 0 and step < total:
                     checkpoint(epoch, step)
             val_probs = predict(model, val_x)
-            val_loss = float(-np.log(np.maximum(val_probs[np.arange(len(val_y)), val_y], 1e-300)).mean())
+            picked = val_probs[np.arange(len(val_y)), val_y].astype(np.float64)  # float32 would round 1e-300 to 0
+            val_loss = float(-np.log(np.maximum(picked, 1e-300)).mean())
             send("validation", epoch=epoch, step=step, loss=val_loss,
                  accuracy=float((val_probs.argmax(axis=1) == val_y).mean()))
     except Stopped as e:
