@@ -97,9 +97,10 @@ def _bytes(n: int) -> str:
 
 
 class TrainingDataMissing(AppError):
-    """MNIST is not in the data folder: training cannot start, everything else works."""
+    """MNIST is not in the data folder: training cannot start, everything else works. 409, not 503: the server is
+    not failing, it lacks files that a person must fetch (`cnn-data download`) before trying again."""
 
-    status_code, code = 503, "training_data_missing"
+    status_code, code = 409, "training_data_missing"
 
 
 class TrainLimit(AppError):

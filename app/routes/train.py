@@ -45,11 +45,16 @@ WS_POLL = 0.1  # seconds between looks for new messages of a job
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
+        400: "The body is not JSON.",
         403: "The job belongs to another session.",
         404: "No such job, checkpoint or test digit.",
-        409: "The session has a job already, or the job is not in a state for this.",
+        409: "The session has a job already, or the job is not in a state for this; or MNIST is not on the server "
+             "(training_data_missing: the message says how to get it).",
+        413: "The body is larger than CNN_MAX_JSON_BYTES.",
         422: "The spec cannot be trained, or a value is over a limit (the message names CNN_TRAIN_…).",
-        503: "MNIST is not on the server (the message says how to get it), or the job queue is full.",
+        429: "A request of this tab is still running and another already waits: try again after Retry-After.",
+        503: "The training queue is full (CNN_TRAIN_QUEUE), or the server has no room for a new session: try again "
+             "after Retry-After.",
     }
     return {c: {"model": ErrorResponse, "description": text[c]} for c in codes}
 
@@ -70,7 +75,7 @@ async def owner_key(state: SessionDep) -> str:
 OwnerDep = Annotated[str, Depends(owner_key)]
 
 
-@router.post("/api/spec/check", response_model=SpecCheckResponse, responses=_errors(422),
+@router.post("/api/spec/check", response_model=SpecCheckResponse, responses=_errors(400, 413, 422),
              summary="Each layer's output shape and parameters, or its error with the numbers")
 async def check_spec(body: SpecCheckRequest, lab: TrainingDep) -> SpecCheckResponse:
     return lab.check(body.spec)
@@ -81,7 +86,8 @@ async def presets(lab: TrainingDep) -> PresetsResponse:
     return lab.presets()
 
 
-@router.post("/api/train", response_model=TrainStarted, status_code=202, responses=_errors(409, 422, 503),
+@router.post("/api/train", response_model=TrainStarted, status_code=202,
+             responses=_errors(400, 409, 413, 422, 429, 503),
              summary="Start a training job in a worker process (or queue it)")
 async def start(body: TrainRequest, owner: OwnerDep, lab: TrainingDep) -> TrainStarted:
     return lab.start(owner, body)
@@ -93,7 +99,8 @@ async def status(job_id: str, lab: TrainingDep, since: Annotated[int, Query(ge=0
     return lab.status(lab.job(job_id), since)
 
 
-@router.post("/api/train/{job_id}/pause", response_model=TrainStatus, responses=_errors(403, 404, 409, 422),
+@router.post("/api/train/{job_id}/pause", response_model=TrainStatus,
+             responses=_errors(403, 404, 409, 422, 429, 503),
              summary="Pause a running job between two steps (it keeps its worker)")
 async def pause(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
     job = lab.job(job_id, owner)
@@ -101,7 +108,8 @@ async def pause(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
     return lab.status(job, len(job.history))
 
 
-@router.post("/api/train/{job_id}/resume", response_model=TrainStatus, responses=_errors(403, 404, 409, 422),
+@router.post("/api/train/{job_id}/resume", response_model=TrainStatus,
+             responses=_errors(403, 404, 409, 422, 429, 503),
              summary="Resume a paused job")
 async def resume(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
     job = lab.job(job_id, owner)
@@ -109,7 +117,7 @@ async def resume(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
     return lab.status(job, len(job.history))
 
 
-@router.post("/api/train/{job_id}/stop", response_model=TrainStatus, responses=_errors(403, 404, 422),
+@router.post("/api/train/{job_id}/stop", response_model=TrainStatus, responses=_errors(403, 404, 422, 429, 503),
              summary="Stop a job: its process saves the model so far and exits (or is terminated)")
 async def stop(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
     job = lab.job(job_id, owner)
@@ -131,14 +139,15 @@ async def model_file(job_id: str, lab: TrainingDep) -> FileResponse:
     return FileResponse(path, media_type="application/octet-stream", filename=f"cnn-trained-{job_id}.npz")
 
 
-@router.post("/api/train/{job_id}/use", response_model=UseResponse, responses=_errors(403, 404, 409, 422),
+@router.post("/api/train/{job_id}/use", response_model=UseResponse,
+             responses=_errors(403, 404, 409, 422, 429, 503),
              summary="Switch the session to the trained network (POST /api/reset goes back to the pretrained one)")
 async def use(job_id: str, state: SessionDep, net: NetworkDep, lab: TrainingDep) -> UseResponse:
     job = lab.job(job_id, state.id)
     return net.use_model(state, lab.model_path(job))
 
 
-@router.get("/api/mnist/test/{index}", response_model=TestDigit, responses=_errors(404, 422, 503),
+@router.get("/api/mnist/test/{index}", response_model=TestDigit, responses=_errors(404, 409, 422),
             summary="A digit of MNIST's test set, by index")
 async def test_digit(index: int, lab: TrainingDep) -> TestDigit:
     return await asyncio.to_thread(lab.test_digit, index)  # the first call reads the test set from disk

@@ -198,7 +198,7 @@ def test_without_mnist_training_says_how_to_get_it_and_the_rest_works(make_clien
                                                                       tmp_path: Path, seven: bytes) -> None:
     client = make_client(data_dir=tmp_path / "nothing-here")
     r = client.post("/api/train", json=SMALL)
-    assert r.status_code == 503
+    assert r.status_code == 409
     body = r.json()
     assert body["code"] == "training_data_missing"
     assert "cnn-data download --data" in body["detail"] and "CNN_DATA_DIR" in body["detail"]
@@ -206,7 +206,7 @@ def test_without_mnist_training_says_how_to_get_it_and_the_rest_works(make_clien
     assert client.post("/api/spec/check", json={"spec": {"layers": [{"type": "Flatten"}]}}).status_code == 200
     r = client.post("/api/forward", files={"file": ("seven.png", io.BytesIO(seven), "image/png")})
     assert r.status_code == 200
-    assert client.get("/api/mnist/test/0").status_code == 503
+    assert client.get("/api/mnist/test/0").status_code == 409
 
 
 def test_unknown_jobs_and_checkpoints_are_404(lab: Callable[..., TestClient]) -> None:
