@@ -268,6 +268,9 @@ class JobManager:
                                    "closed (CNN_TRAIN_IDLE_SECONDS)")
             elif job.state == "queued" and now - job.last_seen > self.settings.train_idle_seconds:
                 self.stop(job, "nobody watched it while it waited: the page was closed")
+            elif job.finished and job.process is None and now - job.last_seen > self.settings.session_idle_seconds:
+                self._forget(job)  # its session is gone by now too (CNN_SESSION_IDLE_SECONDS)
+                continue
             if proc is None:
                 continue
             if job.stop_deadline is not None and now > job.stop_deadline and proc.is_alive():
@@ -307,6 +310,9 @@ class JobManager:
                 return
 
     def _forget(self, job: Job) -> None:
-        """A finished job replaced by its session's next one: its files go."""
+        """A finished job replaced by its session's next one, or unseen as long as an idle session lasts: its files
+        go."""
         self.jobs.pop(job.id, None)
+        if self.by_owner.get(job.owner) == job.id:
+            del self.by_owner[job.owner]
         shutil.rmtree(job.dir, ignore_errors=True)

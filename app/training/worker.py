@@ -7,8 +7,9 @@ It imports the engine and numpy only, never the server. Every message it puts on
     progress     epoch, step, loss, accuracy (both over the steps since the last progress), lr,
                  examples_per_second, seconds_left                                         every PROGRESS_EVERY steps
     snapshot     epoch, step, kernels (conv1's weights (F, C, KH, KW), or null without a Conv2D layer),
-                 feature_maps (conv1's output on the probe digit (F, OH, OW)), probabilities (10,) on the probe
-                                                                                          every `snapshot_every` steps
+                 feature_maps (conv1's output on the probe digit, before its activation (F, OH, OW)),
+                 probabilities (10,) on the probe       at step 0, every `snapshot_every` steps (more apart in runs of
+                                                        over MAX_SNAPSHOTS of them) and at the end
     validation   epoch, step, loss, accuracy                                                      after every epoch
     checkpoint   k, epoch, step       the weights are in checkpoint-<k>.npz (cnn.save_model format) in `out_dir`
     done         test_accuracy, confusion (10×10, rows true, columns predicted), misclassified [{index, label,
@@ -46,6 +47,7 @@ PROBE_INDEX = 0  # the test set's first digit (a 7): the probe whose feature map
 PROGRESS_EVERY = 5  # steps between progress messages
 CHECKPOINTS = 10  # checkpoints over a run, besides the random start and the end
 MAX_MISCLASSIFIED = 1000
+MAX_SNAPSHOTS = 200  # a long run spaces its snapshots out: each is tens of KB, and every one stays in the history
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ def _train(config: JobConfig, send: Any, go: Any, stop: Any) -> None:
     conv = first_conv(model)
     out = Path(config.out_dir)
     checkpoint_every = max(1, total // CHECKPOINTS)
+    snapshot_every = max(config.snapshot_every, total // MAX_SNAPSHOTS)
     params = sum(w.size for w in model.named_params().values())
     send("started", epochs=config.epochs, steps_per_epoch=steps_per_epoch, total_steps=total,
          train_size=len(base), val_size=VAL_SIZE, params=params, spec=model.spec(),
@@ -174,7 +177,7 @@ def _train(config: JobConfig, send: Any, go: Any, stop: Any) -> None:
                          accuracy=window_correct / window_seen, lr=opt.lr, examples_per_second=rate,
                          seconds_left=(total - step) * B / rate)
                     window_loss, window_correct, window_seen, window_start = 0.0, 0, 0, now
-                if step % config.snapshot_every == 0:
+                if step % snapshot_every == 0:
                     snapshot(epoch, step)
                 if step % checkpoint_every == 0 and step < total:
                     checkpoint(epoch, step)
@@ -187,7 +190,7 @@ def _train(config: JobConfig, send: Any, go: Any, stop: Any) -> None:
         save_model(out / "model.npz", model, metadata={"step": step, "stopped": True})
         checkpoint(epoch, step)
         raise Stopped(str(e)) from None
-    if step % config.snapshot_every:
+    if step % snapshot_every:
         snapshot(config.epochs, step)
     checkpoint(config.epochs, step)
     save_model(out / "model.npz", model, metadata={"step": step})

@@ -342,3 +342,14 @@ def test_shutting_the_server_down_ends_every_job(make_client: Callable[..., Test
         start(client, **LONG)
         assert len(training_processes(within=0)) == 1
     assert training_processes(within=0) == []  # terminated and joined before the server's exit returned
+
+
+def test_a_finished_job_unseen_as_long_as_a_session_lasts_is_forgotten(lab: Callable[..., TestClient]) -> None:
+    client = lab(session_idle_seconds=2)
+    job_id = start(client)
+    wait(client, job_id, "done")
+    root = client.app.state.training.manager.root  # type: ignore[attr-defined]
+    assert (root / job_id / "model.npz").is_file()
+    time.sleep(3)
+    assert client.get(f"/api/train/{job_id}").status_code == 404
+    assert not (root / job_id).exists()
