@@ -29,6 +29,7 @@ import io
 import os
 import random
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -110,10 +111,11 @@ class Server:
 
     `max_sessions` is for servers from before sessions were held within a memory budget (an older checkout run with
     `root`, to compare): they kept a count of sessions, CNN_MAX_SESSIONS, which today's server ignores. `settings`
-    are further CNN_ variables, by name without the prefix."""
+    are further CNN_ variables, by name without the prefix; `workers`, uvicorn's --workers (more than one needs the
+    Redis store)."""
 
     def __init__(self, port: int, max_sessions: int = 100, root: Path = ROOT,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, workers: int = 1) -> None:
         self.port = port
         self.base_url = f"http://{HOST}:{port}"
         env = {**os.environ, "CNN_MAX_SESSIONS": str(max_sessions),
@@ -121,7 +123,10 @@ class Server:
         self.log = tempfile.TemporaryFile(mode="w+")
         cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port),
                "--no-access-log", "--log-level", "warning", "--no-server-header", "--no-proxy-headers"]
-        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        cmd += ["--workers", str(workers)] if workers > 1 else []
+        # A session of its own, so that stop() can end uvicorn's worker processes along with their supervisor.
+        self.proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
 
     def wait_healthy(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -150,7 +155,7 @@ class Server:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.log.close()
 

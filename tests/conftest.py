@@ -1,9 +1,12 @@
 """Fixtures shared by every test package."""
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.redis_server import RedisServer, require_redis_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +25,15 @@ def mnist_dir() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A redis-server of the tests' own (tests.redis_server), shared by the session's tests; each empties the
+    database it uses (the `redis_url` fixtures)."""
+    require_redis_server()
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from pydantic import ValidationError
 
-from app.errors import InvalidRequest, MissingFile, UnsupportedMediaType
+from app.errors import InvalidRequest, MissingFile, Overloaded, UnsupportedMediaType
 from app.limits import ENVELOPE_BYTES
 from app.schemas import ForwardRequest
 from app.services.container import Services
@@ -47,7 +47,7 @@ def session_key(cookie: str | None, tab: str | None) -> str | None:
     return cookie
 
 
-def resolve_cookie(request: Request, response: Response, svc: Services) -> tuple[str, bool]:
+async def resolve_cookie(request: Request, response: Response, svc: Services) -> tuple[str, bool]:
     """The browser's session cookie and whether the server issued it; a missing or made-up one is replaced by a new
     one, never adopted. Every answer sets it again, so it lives as long as an idle session does, counted from the
     last request (Max-Age), and it is Secure when the page came over HTTPS (behind a proxy: CNN_TRUST_PROXY_HEADERS)."""
@@ -56,10 +56,11 @@ def resolve_cookie(request: Request, response: Response, svc: Services) -> tuple
     if not issued or cookie is None:
         cookie = svc.ids.issue()
         # The browser's own session, empty (a few KB), so that a tab of it that finds no session later is told the
-        # session expired, while a tab of a browser just arrived is told to send its first input. Skipped when full.
-        with contextlib.suppress(SessionsFull):
-            svc.store.reserve()
-            svc.store.put(svc.network.new_session(cookie))
+        # session expired, while a tab of a browser just arrived is told to send its first input. Skipped when full,
+        # or when the store is unreachable (the page still loads, and its first request is told to try again).
+        with contextlib.suppress(SessionsFull, Overloaded):
+            await svc.store_call(svc.store.reserve)
+            await svc.store_call(svc.store.put, svc.network.new_session(cookie))
     response.set_cookie(svc.settings.cookie_name, cookie, httponly=True, samesite="strict",
                         max_age=svc.settings.session_idle_seconds, secure=request.url.scheme == "https")
     return cookie, issued
@@ -68,7 +69,7 @@ def resolve_cookie(request: Request, response: Response, svc: Services) -> tuple
 async def session_state(request: Request, response: Response, svc: ServicesDep) -> AsyncIterator[SessionState]:
     """The caller's session for the time of the route: locked, and saved back when the route returns. A signed
     cookie whose session is gone gets a new session marked lost, so a pass that needs the input says session_expired."""
-    cookie, issued = resolve_cookie(request, response, svc)
+    cookie, issued = await resolve_cookie(request, response, svc)
     key = session_key(cookie, request.headers.get(TAB_HEADER) or request.query_params.get("tab"))
     assert key is not None
     async with svc.session(key, lost_if_new=issued) as state:

@@ -17,15 +17,17 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def index(request: Request, svc: ServicesDep) -> Response:
+async def index(request: Request, svc: ServicesDep) -> Response:
     response = TEMPLATES.TemplateResponse(request, "index.html", {"model": svc.network.model_info().model_dump()})
-    resolve_cookie(request, response, svc)
+    await resolve_cookie(request, response, svc)
     return response
 
 
 @router.get("/healthz", response_model=HealthResponse, tags=["health"], summary="200 when the model is loaded")
 async def healthz(svc: ServicesDep) -> HealthResponse:
-    return HealthResponse(status="ok", model=svc.network.model_path.name, sessions=len(svc.store))
+    # 503 while the session store is unreachable: a load balancer then sends learners to a process that can serve.
+    sessions = await svc.store_call(len, svc.store)
+    return HealthResponse(status="ok", model=svc.network.model_path.name, sessions=sessions)
 
 
 @router.head("/healthz", include_in_schema=False)

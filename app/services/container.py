@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 from app.config import Settings
 from app.errors import Busy, Overloaded
@@ -18,6 +19,9 @@ from app.services.images import ImageLimits
 from app.services.network import NetworkService
 from app.services.redis_store import RedisSessionStore
 from app.services.sessions import InMemorySessionStore, SessionIds, SessionsFull, SessionState, SessionStore
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # A session's requests run one at a time; one more may wait, and a further one is refused (429) rather than queued.
 WAITING_PER_SESSION = 1
@@ -62,6 +66,13 @@ class Services:
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels)
 
+    async def store_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A call of the store's: on a worker thread if it waits on the network (Redis), so that a slow store never
+        stalls the event loop; inline otherwise (the in-memory store's calls take microseconds)."""
+        if self.store.remote:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
+
     @asynccontextmanager
     async def session(self, key: str, lost_if_new: bool = False) -> AsyncIterator[SessionState]:
         """The session under its lock, made from the pretrained weights if new or expired, saved back afterwards.
@@ -73,20 +84,20 @@ class Services:
             raise Busy()
         slot.requests += 1
         try:
-            async with slot.lock:
-                state = self.store.get(key)
+            async with slot.lock, self.store.lock(key):
+                state = await self.store_call(self.store.get, key)
                 if state is None:
                     try:
-                        self.store.reserve()
+                        await self.store_call(self.store.reserve)
                     except SessionsFull as e:
                         raise Overloaded(f"the server is full: {e}; try again in a minute", retry_after=60) from None
                     state = self.network.new_session(key)
                     # Lost, rather than new, when none of the browser's tabs has a session left either.
-                    state.lost = lost_if_new and not self.store.knows_browser(key)
+                    state.lost = lost_if_new and not await self.store_call(self.store.knows_browser, key)
                 try:
                     yield state
                 finally:
-                    self.store.put(state)
+                    await self.store_call(self.store.put, state)
         finally:
             slot.requests -= 1
             if slot.requests == 0:

@@ -10,24 +10,50 @@ Memory is bounded by Redis itself (its `maxmemory` and eviction policy), not her
 Redis evicts is lost like one that idled out, and counts in `len` until its idle limit passes.
 
 Warm passes stay in each process (app.services.warm); a session changed by another process carries a new random
-`version` in its header, so it never meets a pass computed for the old one. The calls are sync and short (one round
-trip each): they run on the event loop and in worker threads alike; the client's pool is thread-safe.
+`version` in its header, so it never meets a pass computed for the old one.
+
+One learner's requests stay in order across processes: `lock` holds `cnn:lock:<id>` (SET NX with an expiry, so a
+worker that dies holding it blocks the session for LOCK_SECONDS at most, never for good).
+
+The calls are sync and short (one round trip each); `remote = True` tells app.services.container to make them on a
+worker thread, so a Redis that hangs never stalls the event loop. A Redis that fails or does not answer within
+TIMEOUT_SECONDS fails the request with 503 and Retry-After, and for the next DOWN_SECONDS every call fails at once
+without trying (a breaker), so an outage costs the server nothing while it lasts; the first call after that tries
+again, and full service resumes as soon as Redis answers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
 import secrets
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import numpy as np
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
-from app.errors import Overloaded
+from app.errors import Busy, Overloaded
 from app.services.sessions import SessionState, browser_of
 
 PREFIX = "cnn:"
-TIMEOUT_SECONDS = 5.0  # a Redis that does not answer in this time fails the request (503) rather than hanging it
+# A round trip takes well under a millisecond on a LAN, and the largest value (a stepped session) is ~0.5 MB: a
+# Redis that has not answered in a second is down or stalled, and the learner is better told so than kept waiting.
+TIMEOUT_SECONDS = 1.0
+DOWN_SECONDS = 1.0  # after a failure, calls fail at once for this long (the Retry-After the learner is given)
+# The longest one request may hold a session's lock (a queued gradient check is the longest); then it expires, so a
+# crashed worker never leaves a learner locked out. A request waits at most LOCK_WAIT_SECONDS for it, then 429.
+LOCK_SECONDS = 30.0
+LOCK_WAIT_SECONDS = 10.0
+RELEASE_LOCK = """if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"""
+
+
+log = logging.getLogger("cnn_visualizer")
 
 
 class SessionStoreUnreachable(Exception):
@@ -44,11 +70,19 @@ def redacted(url: str) -> str:
 class RedisSessionStore:
     """The SessionStore protocol on a Redis database; `served` are the weights a session that has not stepped uses."""
 
+    remote = True  # each call is a network round trip: made off the event loop (app.services.container)
+
     def __init__(self, url: str, idle_seconds: int, served: dict[str, np.ndarray]) -> None:
         self.idle_seconds = idle_seconds
         self._served = served
+        self._down_until = 0.0  # time.monotonic() before which calls fail at once: the breaker
+        self._releasing: set[asyncio.Task[None]] = set()  # locks to release once Redis answers again
+        # One immediate retry on a broken connection (a pooled one that Redis closed, e.g. after its restart), none on
+        # a timeout: redis-py's default, three retries with backoff, would keep a learner waiting 4 s for a stall.
+        retry = Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
         self._redis: Any = redis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
-                                                socket_connect_timeout=TIMEOUT_SECONDS)
+                                                socket_connect_timeout=TIMEOUT_SECONDS, retry=retry)
+        self._release_script = self._redis.register_script(RELEASE_LOCK)
         try:
             self._redis.ping()
         except redis.RedisError as e:
@@ -63,11 +97,76 @@ class RedisSessionStore:
         return f"{PREFIX}browser:{browser_of(session_id)}"
 
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        if time.monotonic() < self._down_until:
+            raise self._unavailable(what, "it failed a moment ago")
         try:
             return fn(*args)
         except redis.RedisError as e:
-            raise Overloaded(f"the session store does not answer ({what}: {type(e).__name__}); try again in a "
-                             "moment", retry_after=5) from None
+            self._down_until = time.monotonic() + DOWN_SECONDS
+            log.warning("session store: %s failed (%s: %s); failing fast for %g s", what, type(e).__name__, e,
+                        DOWN_SECONDS)
+            raise self._unavailable(what, type(e).__name__) from None
+
+    @staticmethod
+    def _unavailable(what: str, why: str) -> Overloaded:
+        return Overloaded(f"the server cannot reach its session store right now ({what}: {why}); nothing you did was "
+                          "lost, try again in a moment", retry_after=max(1, math.ceil(DOWN_SECONDS)))
+
+    @asynccontextmanager
+    async def lock(self, session_id: str) -> AsyncIterator[None]:
+        """Hold the session's lock in Redis for the time of one request, so two processes never interleave one
+        learner's requests. Busy (429) if another request keeps it past LOCK_WAIT_SECONDS.
+
+        The lock is `cnn:lock:<id>` = a random token, set only if absent and expiring after LOCK_SECONDS; it is
+        released by deleting it only while it still holds our token (a Lua script, one atomic step)."""
+        key, token = f"{PREFIX}lock:{session_id}", secrets.token_hex(16)
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        delay = 0.002
+
+        def acquire() -> bool:
+            return bool(self._redis.set(key, token, nx=True, px=int(LOCK_SECONDS * 1000)))
+
+        # Polled rather than blocking in Redis: a blocked call would hold a worker thread for the whole wait.
+        while True:
+            try:
+                if await asyncio.to_thread(self._call, "lock", acquire):
+                    break
+            except Overloaded:
+                # The SET may have reached a stalled Redis, which will carry it out once it wakes: take the lock
+                # back then, or it would lock the learner out for LOCK_SECONDS after Redis is back.
+                self._release_in_background(key, token)
+                raise
+            if time.monotonic() + delay > deadline:
+                raise Busy()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
+        try:
+            yield
+        finally:
+            if not await asyncio.to_thread(self._release, key, token):
+                self._release_in_background(key, token)
+
+    def _release(self, key: str, token: str) -> bool:
+        """Delete the lock if it still holds `token`; False if Redis could not be reached."""
+        try:
+            self._release_script(keys=[key], args=[token])
+        except redis.RedisError:
+            return False
+        return True
+
+    def _release_in_background(self, key: str, token: str) -> None:
+        """Keep trying to release the lock until Redis answers again or the lock has expired by itself."""
+
+        async def retry() -> None:
+            deadline = time.monotonic() + LOCK_SECONDS
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+                if await asyncio.to_thread(self._release, key, token):
+                    return
+
+        task = asyncio.create_task(retry())
+        self._releasing.add(task)  # a reference, so the task is not collected while it runs
+        task.add_done_callback(self._releasing.discard)
 
     def shared_secret(self) -> str:
         """The key every process on this database signs cookies with: made by the first one to ask (SET NX), read by

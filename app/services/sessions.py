@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -106,7 +107,15 @@ class SessionState:
 
 
 class SessionStore(Protocol):
-    """What the routes need from a store. An implementation keeps memory bounded on its own."""
+    """What the routes need from a store. An implementation keeps memory bounded on its own.
+
+    `remote`: its calls wait on the network, so they are made on a worker thread rather than on the event loop.
+    `lock`: held around each request of a session, so that requests served by other processes stay in order (the
+    in-memory store, in one process, needs none beyond app.services.container's own locks)."""
+
+    remote: bool
+
+    def lock(self, session_id: str) -> AbstractAsyncContextManager[None]: ...
 
     def get(self, session_id: str) -> SessionState | None: ...
 
@@ -134,6 +143,8 @@ class InMemorySessionStore:
     (`reserve` raises SessionsFull) until room is made. Thread-safe.
     """
 
+    remote = False
+
     def __init__(self, max_bytes: int, idle_seconds: float, evictable_after: float = 120.0) -> None:
         self.max_bytes = max_bytes
         self.idle_seconds = idle_seconds
@@ -155,6 +166,10 @@ class InMemorySessionStore:
         self._browsers[browser] -= 1
         if not self._browsers[browser]:
             del self._browsers[browser]
+
+    def lock(self, session_id: str) -> AbstractAsyncContextManager[None]:
+        """Nothing beyond the process's own per-session locks: no other process shares these sessions."""
+        return nullcontext()
 
     def knows_browser(self, session_id: str) -> bool:
         """Whether any tab of this session's browser has a session here."""

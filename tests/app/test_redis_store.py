@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import shutil
-import socket
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,54 +22,15 @@ from app.services.redis_store import RedisSessionStore
 from app.services.sessions import SessionState
 from cnn.pretrained import PRETRAINED_PATH
 from tests.app.test_sessions import full_state
+from tests.redis_server import RedisServer, free_port
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 SECRET = "a-secret-both-processes-share"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A redis-server of its own on a free port, without persistence: its base URL, redis://127.0.0.1:<port>.
-
-    Absent redis-server skips the test with the reason, except in CI (CI=true), where .ci/run installs it and its
-    absence is a failure, never a silent skip."""
-    if not Path(REDIS_SERVER).exists():
-        message = "redis-server not found (apt-get install redis-server)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}"
-    client = redis.Redis.from_url(url)
-    try:
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail(f"redis-server on port {port} did not answer PING within 5 s")
-        yield url
-    finally:
-        client.close()
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture
-def redis_url(redis_server: str) -> str:
+def redis_url(redis_server: RedisServer) -> str:
     """Database 0 of the test server, emptied."""
-    url = f"{redis_server}/0"
+    url = f"{redis_server.url}/0"
     with redis.Redis.from_url(url) as client:
         client.flushdb()
     return url
@@ -258,7 +214,7 @@ def test_a_bad_url_stops_start_up_naming_the_variable(url: str) -> None:
 
 
 def test_a_redis_that_does_not_answer_stops_start_up_naming_the_variable() -> None:
-    url = f"redis://:hunter2@127.0.0.1:{_free_port()}/0"
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
     with pytest.raises(RuntimeError, match="cannot start: CNN_SESSION_STORE=redis://:\\*\\*\\*@127.0.0.1") as e:
         with TestClient(create_app(load_settings(session_store=url))):
             pass
