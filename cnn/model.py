@@ -11,7 +11,8 @@ from cnn.errors import ShapeError
 from cnn.layers import Array, Layer, Shape
 from cnn.trace import LayerTrace
 
-_NAME_PREFIX = {"Conv2D": "conv", "MaxPool2D": "pool", "AvgPool2D": "avgpool", "Dense": "dense"}
+_NAME_PREFIX = {"Conv2D": "conv", "MaxPool2D": "pool", "AvgPool2D": "avgpool", "Dense": "dense",
+                "GlobalAvgPool2D": "gap"}  # "globalavgpool2d1" would not fit the summary's name column
 
 
 def default_names(kinds: Sequence[str]) -> list[str]:

@@ -162,11 +162,13 @@ def test_batch_norm_is_folded_where_it_can_be_and_kept_as_a_layer_where_not(dyna
     assert len(kept) == 1 and "no convolution or dense layer right before it" in kept[0].why
 
 
-@pytest.mark.parametrize("opset", [13, 17, 20])
-def test_the_legacy_exporter_s_opsets_13_to_20(opset, tmp_path):
+@pytest.mark.parametrize(("dynamo", "opset"), [(False, 13), (False, 17), (False, 20), (True, 18), (True, 20)],
+                         ids=["legacy-13", "legacy-17", "legacy-20", "dynamo-18", "dynamo-20"])
+def test_opsets_13_to_20(dynamo, opset, tmp_path):
+    """The legacy exporter writes any of them; the default one writes 18 and later (it converts 18 down itself)."""
     torch.manual_seed(0)
     net = LeNet5().eval()
-    path = export(torch, net, torch.randn(1, 1, 28, 28), tmp_path / "lenet.onnx", dynamo=False, opset=opset)
+    path = export(torch, net, torch.randn(1, 1, 28, 28), tmp_path / "lenet.onnx", dynamo=dynamo, opset=opset)
     model, info = load_model_with_info(path, dtype="float64")
     assert info.opset == opset
     x = np.random.default_rng(1).standard_normal((2, 1, 28, 28))
