@@ -103,26 +103,20 @@ async def status(job_id: str, lab: TrainingDep, since: Annotated[int, Query(ge=0
              responses=_errors(403, 404, 409, 422, 429, 503),
              summary="Pause a running job between two steps (it keeps its worker)")
 async def pause(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
-    job = lab.job(job_id, owner)
-    lab.manager.pause(job)
-    return lab.status(job, len(job.history))
+    return lab.pause(lab.job(job_id, owner))
 
 
 @router.post("/api/train/{job_id}/resume", response_model=TrainStatus,
              responses=_errors(403, 404, 409, 422, 429, 503),
              summary="Resume a paused job")
 async def resume(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
-    job = lab.job(job_id, owner)
-    lab.manager.resume(job)
-    return lab.status(job, len(job.history))
+    return lab.resume(lab.job(job_id, owner))
 
 
 @router.post("/api/train/{job_id}/stop", response_model=TrainStatus, responses=_errors(403, 404, 422, 429, 503),
              summary="Stop a job: its process saves the model so far and exits (or is terminated)")
 async def stop(job_id: str, owner: OwnerDep, lab: TrainingDep) -> TrainStatus:
-    job = lab.job(job_id, owner)
-    lab.manager.stop(job)
-    return lab.status(job, len(job.history))
+    return lab.stop(lab.job(job_id, owner))
 
 
 @router.get("/api/train/{job_id}/checkpoints/{k}", response_model=CheckpointKernels, responses=_errors(404, 422),
@@ -170,11 +164,11 @@ async def stream(websocket: WebSocket, job_id: str) -> None:
                 await websocket.close(4404)
                 return
             finished = job.finished
-            messages = job.history[sent:]
+            messages = job.messages(sent) if job.message_count() > sent else []
             for message in messages:
                 await websocket.send_json(message)
             sent += len(messages)
-            if finished and sent >= len(job.history):
+            if finished and sent >= job.message_count():
                 await websocket.close(1000)
                 return
             await asyncio.sleep(WS_POLL)

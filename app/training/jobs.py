@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from app.config import Settings
 from app.errors import JobConflict, JobNotFound, NotYourJob, Overloaded
@@ -37,6 +37,54 @@ STOP_GRACE = 3.0  # seconds a stopped process has to save its model and exit bef
 POLL = 0.1
 
 
+class JobView(Protocol):
+    """What the service reads of a job, wherever it runs (a process of this server's, or an RQ worker)."""
+
+    id: str
+    owner: str
+    summary: dict[str, Any]
+    state: State
+    epoch: int
+    step: int
+    total_steps: int | None
+    test_accuracy: float | None
+    error: str | None
+    stop_reason: str | None
+    checkpoints: list[dict[str, int]]
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def model_path(self) -> Path | None: ...
+
+    def checkpoint_path(self, k: int) -> Path: ...
+
+    def messages(self, since: int = 0) -> list[dict[str, Any]]: ...
+
+    def message_count(self) -> int: ...
+
+
+class JobBackend(Protocol):
+    """Where jobs run: JobManager (processes of this server) or app.training.rq_jobs (RQ workers, via Redis)."""
+
+    def new_dir(self) -> tuple[str, Path]: ...
+
+    def submit(self, job_id: str, owner: str, config: JobConfig, summary: dict[str, Any]) -> JobView: ...
+
+    def get(self, job_id: str, owner: str | None = None) -> JobView: ...
+
+    def queue_position(self, job: JobView) -> int | None: ...
+
+    def pause(self, job: JobView) -> None: ...
+
+    def resume(self, job: JobView) -> None: ...
+
+    def stop(self, job: JobView, reason: str = ...) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
 @dataclass
 class Job:
     id: str
@@ -46,6 +94,7 @@ class Job:
     state: State = "queued"
     epoch: int = 0
     step: int = 0
+    total_steps: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)  # every message, in order (the WebSocket's too)
     test_accuracy: float | None = None
     error: str | None = None
@@ -63,6 +112,12 @@ class Job:
     @property
     def finished(self) -> bool:
         return self.state in FINISHED
+
+    def messages(self, since: int = 0) -> list[dict[str, Any]]:
+        return self.history[since:]
+
+    def message_count(self) -> int:
+        return len(self.history)
 
     @property
     def dir(self) -> Path:
@@ -140,28 +195,37 @@ class JobManager:
             job.last_seen = time.monotonic()
             return job
 
-    def queue_position(self, job: Job) -> int | None:
+    def _own(self, view: JobView) -> Job:
+        job = self.jobs.get(view.id)
+        if job is None:
+            raise JobNotFound(f"no training job {view.id!r}: it was replaced by a newer job of its session")
+        return job
+
+    def queue_position(self, job: JobView) -> int | None:
         """1 for the next job to start; None unless queued."""
         with self.lock:
             return self.waiting.index(job.id) + 1 if job.id in self.waiting else None
 
-    def pause(self, job: Job) -> None:
+    def pause(self, view: JobView) -> None:
         with self.lock:
+            job = self._own(view)
             if job.state != "running":
                 raise JobConflict(f"only a running job can be paused; this one is {job.state}")
             job.go.clear()
             self._set(job, "paused", {"type": "paused"})
 
-    def resume(self, job: Job) -> None:
+    def resume(self, view: JobView) -> None:
         with self.lock:
+            job = self._own(view)
             if job.state != "paused":
                 raise JobConflict(f"only a paused job can be resumed; this one is {job.state}")
             job.go.set()
             self._set(job, "running", {"type": "resumed"})
 
-    def stop(self, job: Job, reason: str = "stopped on request") -> None:
+    def stop(self, view: JobView, reason: str = "stopped on request") -> None:
         """End the job: a queued one never starts; a running one saves its model and exits, or is terminated."""
         with self.lock:
+            job = self._own(view)
             if job.finished:
                 return
             if job.state == "queued":
@@ -239,6 +303,8 @@ class JobManager:
             job.epoch = message["epoch"]
         if "step" in message:
             job.step = message["step"]
+        if kind == "started":
+            job.total_steps = message["total_steps"]
         if kind == "checkpoint":
             job.checkpoints.append({"k": message["k"], "epoch": message["epoch"], "step": message["step"]})
         if kind == "done":

@@ -11,7 +11,7 @@ import numpy as np
 
 from app.config import Settings
 from app.errors import InvalidRequest, InvalidSpec, JobConflict, TrainingDataMissing, TrainLimit, UnknownName
-from app.training.jobs import Job, JobManager
+from app.training.jobs import JobBackend, JobManager, JobView
 from app.training.presets import PRESETS
 from app.training.schemas import (
     CheckpointInfo,
@@ -28,8 +28,8 @@ from app.training.schemas import (
 from app.training.speccheck import check_spec
 from app.training.worker import VAL_SIZE, JobConfig, first_conv
 from cnn.data import MNIST_FILES, load_mnist, resolve_data_dir
-from cnn.errors import DataError, ModelFileError
-from cnn.modelfile import load_model, read_model_header
+from cnn.errors import DataError
+from cnn.modelfile import load_model
 from cnn.spec import normalize_spec, summary
 
 DEFAULT_LR = {"sgd": 0.05, "adam": 0.001}
@@ -38,12 +38,12 @@ DEFAULT_LR = {"sgd": 0.05, "adam": 0.001}
 class TrainingService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._manager: JobManager | None = None
+        self._manager: JobBackend | None = None
         self._lock = threading.Lock()
         self._test_set: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
-    def manager(self) -> JobManager:
+    def manager(self) -> JobBackend:
         """Made at the first job, so that a server nobody trains on starts no thread and no folder."""
         with self._lock:
             if self._manager is None:
@@ -147,20 +147,32 @@ class TrainingService:
 
     # A job
 
-    def job(self, job_id: str, owner: str | None = None) -> Job:
+    def job(self, job_id: str, owner: str | None = None) -> JobView:
         return self.manager.get(job_id, owner)
 
-    def status(self, job: Job, since: int = 0) -> TrainStatus:
-        started = next((m for m in job.history if m["type"] == "started"), None)
+    def status(self, job: JobView, since: int | None = 0) -> TrainStatus:
+        """The job's state, and its messages from `since` on (None: none, only the count)."""
+        count = job.message_count()
         return TrainStatus(
-            id=job.id, state=job.state, epoch=job.epoch, step=job.step,
-            total_steps=started["total_steps"] if started else None,
+            id=job.id, state=job.state, epoch=job.epoch, step=job.step, total_steps=job.total_steps,
             queue_position=self.manager.queue_position(job), test_accuracy=job.test_accuracy,
             error=job.error or job.stop_reason, request=job.summary,
             checkpoints=[CheckpointInfo(**c) for c in job.checkpoints],
-            history=job.history[since:], history_length=len(job.history))
+            history=job.messages(since) if since is not None and since < count else [], history_length=count)
 
-    def checkpoint_kernels(self, job: Job, k: int) -> CheckpointKernels:
+    def pause(self, job: JobView) -> TrainStatus:
+        self.manager.pause(job)
+        return self.status(job, None)
+
+    def resume(self, job: JobView) -> TrainStatus:
+        self.manager.resume(job)
+        return self.status(job, None)
+
+    def stop(self, job: JobView) -> TrainStatus:
+        self.manager.stop(job)
+        return self.status(job, None)
+
+    def checkpoint_kernels(self, job: JobView, k: int) -> CheckpointKernels:
         known = {c["k"]: c for c in job.checkpoints}
         if k not in known:
             have = f"0 to {len(known) - 1}" if known else "none yet"
@@ -171,17 +183,11 @@ class TrainingService:
                                  layer=model.names[conv] if conv is not None else None,
                                  kernels=model.layers[conv].params["W"] if conv is not None else None)
 
-    def model_path(self, job: Job) -> Path:
+    def model_path(self, job: JobView) -> Path:
         path = job.model_path
         if path is None:
             raise JobConflict(f"this job has no model yet (it is {job.state}): wait until it is done, or stop it")
         return path
-
-    def trained_model_header(self, job: Job) -> dict[str, Any]:
-        try:
-            return read_model_header(self.model_path(job))
-        except ModelFileError as e:
-            raise JobConflict(f"the job's model cannot be read: {e}") from None
 
     # MNIST's test digits (the misclassified browser)
 
