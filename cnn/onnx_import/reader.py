@@ -75,6 +75,11 @@ def attributes(node: onnx.NodeProto) -> dict[str, Any]:
             out[attr.name] = attr.t
         elif attr.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS, onnx.AttributeProto.SPARSE_TENSOR):
             out[attr.name] = attr  # refused by whoever reads it: no supported operator takes a subgraph
+        elif attr.type == onnx.AttributeProto.FLOAT:
+            # Stored as float32: 0.1 comes back as 0.10000000149. The shortest decimal that rounds to the same
+            # float32 is what the exporter was given, so LeakyRelu's slope and BatchNorm's ε match PyTorch's in
+            # float64 (to 1e-16, not 1e-9).
+            out[attr.name] = float(str(np.float32(attr.f)))
         else:
             value = onnx.helper.get_attribute_value(attr)
             out[attr.name] = value.decode() if isinstance(value, bytes) else value
