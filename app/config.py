@@ -55,7 +55,8 @@ from cnn.pretrained import PRETRAINED_PATH
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CNN_", frozen=True, extra="ignore")
+    # env_ignore_empty: CNN_X= (as compose passes a variable the operator left unset) means the default.
+    model_config = SettingsConfigDict(env_prefix="CNN_", frozen=True, extra="ignore", env_ignore_empty=True)
 
     model_path: Path = Field(default=PRETRAINED_PATH, description="The model file to serve.")
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest accepted image, in bytes.")

@@ -1,5 +1,5 @@
 """compose.yaml and deploy/nginx.conf: the compose file gives podman-compose three services, two app replicas and
-their settings (and is refused without CNN_SESSION_SECRET), nginx accepts its config, and real traffic goes through
+their settings, nginx accepts its config, and real traffic goes through
 Debian's nginx, running the repository's config, to two app processes on 127.0.0.1.
 
 Debian 12's podman-compose (1.0) has no `config` command, so the compose file is checked by what `--dry-run up`
@@ -9,25 +9,31 @@ deploy/nginx.conf whose only changes are the `listen` line (127.0.0.1 and free p
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import selectors
 import shlex
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 import httpx
+import numpy as np
 import pytest
+import redis
 import yaml
 
 from app.config import Settings
 from app.limits import forward_body_bytes
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
@@ -71,18 +77,21 @@ def containers(dry_run: str) -> dict[str, list[list[str]]]:
     return out
 
 
-def env_of(args: list[str]) -> dict[str, str]:
-    return dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "-e")
+def env_of(args: list[str]) -> dict[str, str | None]:
+    """A container's -e options; None for `-e NAME`, which takes NAME's value from the caller's environment if set."""
+    pairs = [args[i + 1].partition("=") for i, a in enumerate(args) if a == "-e"]
+    return {name: value if eq else None for name, eq, value in pairs}
 
 
 def test_compose_runs_redis_two_app_replicas_sharing_settings_and_nginx() -> None:
-    run = compose_dry_run(CNN_SESSION_SECRET=SECRET)
+    run = compose_dry_run()  # no variable needed: the replicas share a cookie key through Redis
     assert run.returncode == 0, run.stdout + run.stderr
     services = containers(run.stdout)
     assert sorted(services) == ["app", "nginx", "redis"]
     assert [len(services[s]) for s in ("redis", "app", "nginx")] == [1, 2, 1]
     for app in services["app"]:
-        assert env_of(app) == {"CNN_SESSION_STORE": "redis://redis:6379/0", "CNN_SESSION_SECRET": SECRET,
+        # CNN_SESSION_SECRET passed on from the caller's environment when set there (`-e NAME`), else left unset
+        assert env_of(app) == {"CNN_SESSION_STORE": "redis://redis:6379/0", "CNN_SESSION_SECRET": None,
                                "CNN_TRUST_PROXY_HEADERS": "true"}
         assert "-p" not in app, "the replicas publish no port: nginx is the only way in"
     nginx = services["nginx"][0]
@@ -96,16 +105,19 @@ def test_compose_runs_redis_two_app_replicas_sharing_settings_and_nginx() -> Non
 
 
 def test_compose_takes_the_number_of_replicas_from_cnn_replicas() -> None:
-    run = compose_dry_run(CNN_SESSION_SECRET=SECRET, CNN_REPLICAS="3")
+    run = compose_dry_run(CNN_REPLICAS="3")
     assert run.returncode == 0, run.stdout + run.stderr
     assert len(containers(run.stdout)["app"]) == 3
 
 
-def test_compose_refuses_to_start_without_a_session_secret() -> None:
-    run = compose_dry_run()
-    assert run.returncode != 0
-    assert "set CNN_SESSION_SECRET to a long random string" in run.stderr
-    assert "podman run" not in run.stdout
+def test_an_empty_setting_means_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `docker compose` passes for a variable the operator left empty: the default, not a refusal."""
+    monkeypatch.setenv("CNN_SESSION_SECRET", "")
+    monkeypatch.setenv("CNN_SESSION_IDLE_SECONDS", "")
+    assert Settings().session_secret is None
+    assert Settings().session_idle_seconds == Settings.model_fields["session_idle_seconds"].default
+    monkeypatch.setenv("CNN_SESSION_SECRET", SECRET)
+    assert Settings().session_secret == SECRET
 
 
 def test_nginx_takes_the_bodies_the_app_takes() -> None:
@@ -190,9 +202,14 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment() -> Iterator[Deployment]:
-    """Two app processes (as compose runs them, with their access logs) and nginx in front, with HTTP and TLS."""
+def deployment(redis_server: RedisServer) -> Iterator[Deployment]:
+    """compose.yaml's topology on 127.0.0.1: Redis (the tests' own), two app processes sharing their sessions there
+    (as compose runs them, with their access logs, and no CNN_SESSION_SECRET: they share one through Redis), and
+    nginx in front, with HTTP and TLS."""
     openssl = tool("openssl")
+    store = f"{redis_server.url}/2"
+    with redis.Redis.from_url(store) as r:
+        r.flushdb()
     prefix = prefix_dir()
     procs: list[Process] = []
     try:
@@ -200,7 +217,7 @@ def deployment() -> Iterator[Deployment]:
         for port in ports:
             procs.append(Process([sys.executable, "-m", "uvicorn", "app.main:app", "--host", HOST, "--port", str(port),
                                   "--no-server-header", "--no-proxy-headers"],
-                                 CNN_TRUST_PROXY_HEADERS="true", CNN_SESSION_SECRET=SECRET))
+                                 CNN_TRUST_PROXY_HEADERS="true", CNN_SESSION_STORE=store))
         for port, proc in zip(ports, procs, strict=True):
             wait_healthy(f"http://{HOST}:{port}", [proc])
 
@@ -261,3 +278,102 @@ def test_the_app_sees_the_browsers_scheme_and_host_from_nginx_and_never_the_clie
     with httpx.Client(base_url=deployment.url, timeout=10.0, trust_env=False) as client:
         r = client.get("/healthz/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"})
     assert r.status_code == 307 and r.headers["location"] == f"{deployment.url}/healthz"
+
+
+class IdleClients:
+    """`count` connections that each send half a request (a request line and one header, never the blank line that
+    ends the headers) and then nothing, as slowloris does; any the server closes is opened again at once, so that
+    `count` stay open for as long as this runs. Counts the ones the server closed and how long each had lived."""
+
+    PARTIAL = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+
+    def __init__(self, host: str, port: int, count: int) -> None:
+        self.address = (host, port)
+        self.lifetimes: list[float] = []  # seconds from open to the server's close, of each one closed
+        self._open: dict[socket.socket, float] = {}
+        self._selector = selectors.DefaultSelector()
+        for _ in range(count):
+            self._connect()
+
+    def _connect(self) -> None:
+        sock = socket.create_connection(self.address, timeout=5)
+        sock.sendall(self.PARTIAL)
+        sock.setblocking(False)
+        self._open[sock] = time.monotonic()
+        self._selector.register(sock, selectors.EVENT_READ)
+
+    def hold(self, seconds: float) -> None:
+        """Keep them open for `seconds`: a socket the server answers or closes is replaced by a new one."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            for key, _ in self._selector.select(timeout=min(left, 0.5)):
+                sock = key.fileobj
+                assert isinstance(sock, socket.socket)
+                try:
+                    data = sock.recv(4096)
+                except OSError:  # reset: nginx's reset_timedout_connection
+                    data = b""
+                if not data or data.startswith(b"HTTP/"):
+                    self.lifetimes.append(time.monotonic() - self._open.pop(sock))
+                    self._selector.unregister(sock)
+                    sock.close()
+                    self._connect()
+
+    @property
+    def open(self) -> int:
+        return len(self._open)
+
+    def close(self) -> None:
+        for sock in self._open:
+            self._selector.unregister(sock)
+            sock.close()
+        self._open.clear()
+        self._selector.close()
+
+
+@pytest.mark.slow
+def test_nginx_holds_1000_idle_half_requests_for_20_s_while_a_learners_cycles_complete(
+        deployment: Deployment) -> None:
+    """1,000 connections hold half a request each for 20 s (reopened as nginx closes them) while a learner, through
+    the same nginx, cycles forward → backward → step on sessions the two app processes share through Redis. nginx
+    keeps the half requests to itself (the apps never see them) and closes each after client_header_timeout (10 s)."""
+    host, port = deployment.url.removeprefix("http://").split(":")
+    idle = IdleClients(host, int(port), 1000)
+    done = threading.Event()
+    cycles: list[float] = []
+    failures: list[str] = []
+
+    def learner() -> None:
+        image = {"input": {"shape": [28, 28], "dtype": "float32", "data": base64.b64encode(
+            (np.eye(28, dtype="<f4")).tobytes()).decode()}}
+        with httpx.Client(base_url=deployment.url, timeout=10.0, trust_env=False, headers={"X-Tab-Id": "t"}) as c:
+            c.get("/")
+            while not done.is_set():
+                start = time.monotonic()
+                for path, body in (("/api/forward", image), ("/api/backward", {"target": 1}),
+                                   ("/api/step", {"lr": 0.01})):
+                    r = c.post(path, json=body)
+                    if r.status_code != 200:
+                        failures.append(f"{path}: {r.status_code} {r.text[:200]}")
+                cycles.append(time.monotonic() - start)
+                time.sleep(0.1)
+
+    thread = threading.Thread(target=learner)
+    thread.start()
+    try:
+        idle.hold(20.0)
+        assert idle.open == 1000
+    finally:
+        done.set()
+        thread.join(timeout=30)
+        idle.close()
+    assert not failures, failures[:3]
+    assert len(cycles) >= 20, f"only {len(cycles)} cycles in 20 s"
+    assert max(cycles) < 3.0, f"the slowest cycle took {max(cycles):.2f} s"
+    # nginx closed the first thousand after its header timeout, not before (nor never).
+    assert len(idle.lifetimes) >= 1000
+    assert 9.0 < sorted(idle.lifetimes)[len(idle.lifetimes) // 2] < 12.0
+    # The apps saw the learner's requests (both of them: least_conn), and no half request ever reached them.
+    seen = [app.output() for app in deployment.apps]
+    assert all('"POST /api/' in log for log in seen), "both replicas served the learner"
+    assert sum(log.count('"GET / HTTP/1.1"') for log in seen) == 1  # the learner's page; none of the idle ones
