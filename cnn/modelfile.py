@@ -16,7 +16,6 @@ import numpy as np
 from cnn.errors import ModelFileError, ShapeError, SpecError
 from cnn.model import Sequential
 from cnn.modelinfo import ModelInfo, read_labels, read_normalization
-from cnn.onnx_import import read_onnx
 from cnn.spec import build_model
 
 FORMAT = "cnn-visualizer-model"
@@ -90,6 +89,8 @@ def load_model_with_info(path: str | os.PathLike[str], dtype: str | None = None)
     """load_model and load_model_info from one reading of the file."""
     path = Path(path)
     if path.suffix.lower() == ".onnx":
+        from cnn.onnx_import import read_onnx  # here, not at the top: onnx costs `import cnn` ~90 ms otherwise
+
         imported = read_onnx(path)
         return _build(path, imported.spec, imported.params, dtype), imported.info
     header, arrays = _open(path)
