@@ -25,7 +25,9 @@
     CNN_DATA_DIR              the MNIST folder the training lab reads (the CLI's rule: unset, the per-user cache
                               ~/.cache/cnn-visualizer/mnist); without the files the lab says to run `cnn-data download`
     CNN_TRAIN_WORKERS         training jobs running at once, each in a process of its own (default: cores − 1, at
-                              least 1); further jobs wait in a queue and are told their place
+                              least 1); further jobs wait in a queue and are told their place. With the Redis session
+                              store, jobs go through RQ instead and run in `cnn-train-worker` processes (as many run at
+                              once as there are of them), started on any machine that reaches the Redis
     CNN_TRAIN_QUEUE           training jobs that may wait; one more is answered 503 (default 16)
     CNN_TRAIN_MAX_PARAMS      the most parameters a network trained in the lab may have (default 1,000,000)
     CNN_TRAIN_MAX_EPOCHS      the most epochs a training job may ask for (default 20)

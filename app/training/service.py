@@ -3,6 +3,7 @@ against the server's limits, and what a finished job gives (checkpoints, the mod
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,16 @@ class TrainingService:
 
     @property
     def manager(self) -> JobBackend:
-        """Made at the first job, so that a server nobody trains on starts no thread and no folder."""
+        """Made at the first job, so that a server nobody trains on starts no thread and no folder: this server's
+        own processes, or with sessions in Redis, RQ workers (app.training.rq_jobs)."""
         with self._lock:
             if self._manager is None:
-                self._manager = JobManager(self.settings)
+                if self.settings.session_store == "memory":
+                    self._manager = JobManager(self.settings)
+                else:
+                    from app.training.rq_jobs import RedisJobs
+
+                    self._manager = RedisJobs(self.settings)
             return self._manager
 
     def shutdown(self) -> None:
@@ -128,7 +135,8 @@ class TrainingService:
             raise TrainLimit(f"lr {request.lr:g} is more than the limit of {s.max_learning_rate:g} "
                              "(CNN_MAX_LEARNING_RATE)")
         spec = self.resolve_spec(request.spec)
-        folder = self.data_dir()
+        # With RQ, the worker that takes the job reads its own machine's MNIST, and says so if it has none.
+        folder = self.data_dir() if self.settings.session_store == "memory" else Path()
         lr = float(request.lr) if request.lr is not None else DEFAULT_LR[request.optimizer]
         manager = self.manager
         job_id, out = manager.new_dir()
@@ -140,7 +148,7 @@ class TrainingService:
         try:
             job = manager.submit(job_id, owner, config, asked)
         except Exception:
-            Path(out).rmdir()
+            shutil.rmtree(out, ignore_errors=True)
             raise
         return TrainStarted(id=job.id, state="queued" if job.state == "queued" else "running",
                             queue_position=manager.queue_position(job))

@@ -17,7 +17,8 @@ It imports the engine and numpy only, never the server. Every message it puts on
     stopped      reason, seconds                   (the stop event was set: the model so far is saved as model.npz)
     failed       error                              (the loss diverged, or anything else went wrong)
 
-`go` cleared pauses it between two steps; `stop` set ends it at the next step.
+`go` cleared pauses it between two steps; `stop` set ends it at the next step. Both are multiprocessing Events here,
+or anything with `go.wait(timeout) -> bool` and `stop.is_set() -> bool` (app.training.rq_jobs reads them from Redis).
 """
 
 from __future__ import annotations
@@ -97,11 +98,12 @@ def run_job(job_id: str, config: JobConfig, events: Any, go: Any, stop: Any) -> 
 
 
 def _wait_if_paused(go: Any, stop: Any) -> None:
+    """Between two steps: wait while paused; Stopped (with the stop's `reason`, if it gives one) once stopped."""
     while not go.wait(0.2):
         if stop.is_set():
             break
     if stop.is_set():
-        raise Stopped()
+        raise Stopped(getattr(stop, "reason", ""))
 
 
 def _train(config: JobConfig, send: Any, go: Any, stop: Any) -> None:
