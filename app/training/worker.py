@@ -3,7 +3,8 @@
 It imports the engine and numpy only, never the server. Every message it puts on `events` is a JSON-ready dict with
 "job" (its id) and "type"; arrays travel in app.encoding's JSON form ({"shape", "dtype", "data": base64}):
 
-    started      epochs, steps_per_epoch, total_steps, train_size, val_size, params, spec, probe {image, label}
+    started      epochs, steps_per_epoch, total_steps, train_size, val_size, params, spec, probe {image (28, 28)
+                 uint8, label}: the test digit whose feature maps the snapshots show
     progress     epoch, step, loss, accuracy (both over the steps since the last progress), lr,
                  examples_per_second, seconds_left                                         every PROGRESS_EVERY steps
     snapshot     epoch, step, kernels (conv1's weights (F, C, KH, KW), or null without a Conv2D layer),
@@ -14,8 +15,12 @@ It imports the engine and numpy only, never the server. Every message it puts on
     checkpoint   k, epoch, step       the weights are in checkpoint-<k>.npz (cnn.save_model format) in `out_dir`
     done         test_accuracy, confusion (10×10, rows true, columns predicted), misclassified [{index, label,
                  predicted}] (test-set indices, at most MAX_MISCLASSIFIED), misclassified_total, seconds
-    stopped      reason, seconds                   (the stop event was set: the model so far is saved as model.npz)
+    stopped      reason                            (the stop event was set: the model so far is saved as model.npz)
     failed       error                              (the loss diverged, or anything else went wrong)
+
+The server adds its own: running (a worker took the job), paused, resumed, and stopped {reason} for a job stopped
+before it started or ended by force; a stopped message's reason is the server's when it has one (on request, the
+wall-time limit, nobody watching).
 
 `go` cleared pauses it between two steps; `stop` set ends it at the next step. Both are multiprocessing Events here,
 or anything with `go.wait(timeout) -> bool` and `stop.is_set() -> bool` (app.training.rq_jobs reads them from Redis).
