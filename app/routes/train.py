@@ -11,6 +11,9 @@
     GET  /api/mnist/test/{index}         a test digit (the misclassified browser opens it)
     WS   /ws/train/{id}?since=n          every message of the job as JSON text, from n on, until it ends
 
+Jobs run in worker processes of this server (app.training.jobs), or, with the Redis session store, in
+cnn-train-worker processes fed by RQ (app.training.rq_jobs), so that every replica sees every job.
+
 A job belongs to the session that started it (the cookie, and the tab as X-Tab-Id or ?tab=): only that session may
 pause, stop or use it, and it has one job at a time. Reading a job's state needs only its id, which is unguessable.
 """
