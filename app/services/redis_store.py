@@ -177,15 +177,24 @@ class RedisSessionStore:
 
     def get(self, session_id: str) -> SessionState | None:
         def read() -> Any:
-            data = self._redis.getex(self._key(session_id), ex=self.idle_seconds)
+            # One round trip: the value, its time to live renewed, and its expiry in the count (XX: only if it is
+            # counted already; a session gone is dropped from the count below, in the rare case it is still there).
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.getex(self._key(session_id), ex=self.idle_seconds)
+            pipe.zadd(f"{PREFIX}sessions", {session_id: time.time() + self.idle_seconds}, xx=True)
+            data = pipe.execute()[0]
             if data is None:
                 self._redis.zrem(f"{PREFIX}sessions", session_id)
-            else:
-                self._redis.zadd(f"{PREFIX}sessions", {session_id: time.time() + self.idle_seconds}, xx=True)
             return data
 
         data = self._call("get", read)
-        return None if data is None else SessionState.from_bytes(data, self._served)
+        if data is None:
+            return None
+        try:
+            return SessionState.from_bytes(data, self._served)
+        except ValueError as e:  # stored by another version of the server: lost, and the page sends its input again
+            log.warning("session %s: cannot read what is stored (%s); starting it again", session_id, e)
+            return None
 
     def reserve(self) -> None:
         """Nothing to do: Redis's maxmemory policy bounds the memory sessions take."""

@@ -4,7 +4,7 @@ and session ids are the server's own (signed): one a client makes up is replaced
 
 from __future__ import annotations
 
-import io
+import json
 from collections.abc import Callable
 
 import numpy as np
@@ -201,13 +201,35 @@ def test_a_fresh_session_round_trips_with_nothing_optional() -> None:
     np.testing.assert_array_equal(after.params["conv1.b"], np.arange(6.0))
 
 
-def test_the_bytes_are_an_npz_that_needs_no_pickle() -> None:
+def test_the_bytes_are_a_json_header_and_raw_arrays_without_pickle() -> None:
+    state = full_state()
+    data = state.to_bytes()
+    size = int.from_bytes(data[:4], "little")
+    header = json.loads(data[4 : 4 + size])  # plain JSON: nothing to unpickle
+    names = [name for name, _, _ in header["arrays"]]
+    assert "param/conv1.W" in names and "velocity/conv1.b" in names and "step/centered" in names and "input" in names
+    lengths = [int(np.prod(shape)) * np.dtype(dtype).itemsize for _, dtype, shape in header["arrays"]]
+    assert 4 + size + sum(lengths) == len(data)  # the arrays' raw bytes and nothing else
+
+
+@pytest.mark.parametrize("damage", ["truncated", "longer", "other format", "object array"])
+def test_damaged_bytes_are_refused_with_a_value_error(damage: str) -> None:
     data = full_state().to_bytes()
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:  # raises if anything needed unpickling
-        arrays = {k: z[k] for k in z.files}
-    assert all(a.dtype != object for a in arrays.values())
-    assert "header" in arrays and "param/conv1.W" in arrays and "velocity/conv1.b" in arrays
-    assert "step/centered" in arrays and "input" in arrays
+    size = int.from_bytes(data[:4], "little")
+    header = json.loads(data[4 : 4 + size])
+    if damage == "truncated":
+        data = data[:-8]
+    elif damage == "longer":
+        data += b"\0" * 8
+    else:
+        if damage == "other format":
+            header["format"] = "cnn-session-0"
+        else:
+            header["arrays"][0][1] = "|O"
+        head = json.dumps(header).encode()
+        data = len(head).to_bytes(4, "little") + head + data[4 + size :]
+    with pytest.raises(ValueError):
+        SessionState.from_bytes(data)
 
 
 # Session ids
