@@ -5,9 +5,11 @@ in-memory store (the default, and the reference), in one run:
 
 Each configuration is a server of its own (uvicorn app.main:app --workers N on a free port of 127.0.0.1; the Redis
 ones on a redis-server this benchmark starts, without persistence), warmed up for a few seconds, then loaded by
-`--clients` sessions, each looping forward (a PNG upload) → backward → step with no pause (benchmarks.server's
-client loop) for `--duration` seconds. The table gives requests per second, p50 and p99 per request, errors, and the
-ratios to one worker on Redis.
+`--clients` sessions, each looping forward → backward → step with no pause for `--duration` seconds, as the page
+does: the forward sends the 28×28 input the page preprocesses itself (a sample digit), the backward names its label,
+the step has lr 0.01. (benchmarks.server uploads PNGs instead, which the server decodes one at a time, its engine
+gate: that measures the decoder, not the store.) The table gives requests per second, p50 and p99 per request,
+errors, and the ratios to one worker on Redis.
 
 Read the figures with the machine in mind: the load generator (this process, one core at most) runs on the same cores
 as the server. On a 2-core machine two workers and the generator want three cores between them, so the second worker
@@ -19,13 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
+import secrets
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from benchmarks.server import Level, Server, digit_pngs, free_port, percentile_ms, run_level
+import httpx
+
+from benchmarks.server import KINDS, LR, Level, Server, free_port, percentile_ms
+from cnn.pretrained import load_samples
 from tests.redis_server import RedisServer
 
 WARM_UP_SECONDS = 3.0
@@ -58,14 +66,55 @@ def tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def page_inputs() -> list[tuple[dict[str, Any], int]]:
+    """The sample digits as the page sends them: {"input": float32 28×28 in base64}, with their labels."""
+    images, labels = load_samples()
+    return [({"input": {"shape": [28, 28], "dtype": "float32",
+                        "data": base64.b64encode((image / 255.0).astype("<f4").tobytes()).decode()}}, int(label))
+            for image, label in zip(images, labels, strict=True)]
+
+
+async def learner(base_url: str, body: dict[str, Any], label: int, deadline: float, timeout: float,
+                  level: Level) -> None:
+    """One tab's cycles until the deadline, each request's latency kept; a failed request ends the cycle."""
+    async with httpx.AsyncClient(base_url=base_url, headers={"X-Tab-Id": secrets.token_urlsafe(12)}, timeout=timeout,
+                                 trust_env=False) as client:
+        await client.get("/")
+        calls = {"forward": ("/api/forward", body), "backward": ("/api/backward", {"target": label}),
+                 "step": ("/api/step", {"lr": LR})}
+        while time.monotonic() < deadline:
+            for kind in KINDS:
+                start = time.perf_counter()
+                try:
+                    response = await client.post(calls[kind][0], json=calls[kind][1])
+                except httpx.HTTPError as e:
+                    response = None
+                    level.errors.append(f"{kind}: {type(e).__name__}")
+                level.latencies[kind].append(time.perf_counter() - start)
+                if response is None or response.status_code != 200:
+                    if response is not None:
+                        level.errors.append(f"{kind}: {response.status_code} {response.text[:160]}")
+                    break
+            else:
+                level.cycles += 1
+
+
+async def load(server: Server, clients: int, seconds: float, timeout: float) -> Level:
+    level, inputs = Level(clients), page_inputs()
+    start = time.monotonic()
+    await asyncio.gather(*(learner(server.base_url, *inputs[i % len(inputs)], start + seconds, timeout, level)
+                           for i in range(clients)))
+    level.seconds = time.monotonic() - start
+    return level
+
+
 def measure(config: Config, redis_url: str | None, clients: int, seconds: float, timeout: float) -> tuple[Level, float]:
     settings = {"session_store": redis_url} if redis_url else {}
     server = Server(free_port(), settings=settings, workers=config.workers)
     try:
         server.wait_healthy()
-        samples = digit_pngs()
-        asyncio.run(run_level(server, clients, WARM_UP_SECONDS, timeout, samples))  # every worker warm
-        level = asyncio.run(run_level(server, clients, seconds, timeout, samples))
+        asyncio.run(load(server, clients, WARM_UP_SECONDS, timeout))  # every worker warm
+        level = asyncio.run(load(server, clients, seconds, timeout))
         return level, tree_rss_mb(server.proc.pid)
     finally:
         server.stop()
