@@ -31,10 +31,12 @@ COPY templates /tmp/src/templates
 COPY static /tmp/src/static
 RUN pip install --no-cache-dir /tmp/src \
     && rm -rf /tmp/src \
-    && mkdir -p /srv/cnn-visualizer
+    && mkdir -p /srv/cnn-visualizer /data/mnist \
+    && chown 10001:10001 /data/mnist
 
 # An empty working directory away from the sources, so `app` is imported from the installed package. Made above by
-# root, so the app's user cannot write there (it writes nothing: sessions live in memory or in Redis).
+# root, so the app's user cannot write there (it writes nothing: sessions live in memory or in Redis). /data/mnist is
+# the app user's: compose's train-worker fetches MNIST there (a new named volume takes the folder's owner).
 WORKDIR /srv/cnn-visualizer
 USER 10001:10001
 

@@ -87,13 +87,20 @@ def test_compose_runs_redis_two_app_replicas_sharing_settings_and_nginx() -> Non
     run = compose_dry_run()  # no variable needed: the replicas share a cookie key through Redis
     assert run.returncode == 0, run.stdout + run.stderr
     services = containers(run.stdout)
-    assert sorted(services) == ["app", "nginx", "redis"]
-    assert [len(services[s]) for s in ("redis", "app", "nginx")] == [1, 2, 1]
+    assert sorted(services) == ["app", "nginx", "redis", "train-worker"]
+    assert [len(services[s]) for s in ("redis", "app", "train-worker", "nginx")] == [1, 2, 1, 1]
     for app in services["app"]:
         # CNN_SESSION_SECRET passed on from the caller's environment when set there (`-e NAME`), else left unset
         assert env_of(app) == {"CNN_SESSION_STORE": "redis://redis:6379/0", "CNN_SESSION_SECRET": None,
-                               "CNN_TRUST_PROXY_HEADERS": "true"}
-        assert "-p" not in app, "the replicas publish no port: nginx is the only way in"
+                               "CNN_TRUST_PROXY_HEADERS": "true", "CNN_DATA_DIR": "/data/mnist"}
+        assert "cnnviz_mnist:/data/mnist:ro" in app  # the test set, for the lab's misclassified digits
+    (worker,) = services["train-worker"]
+    assert env_of(worker) == {"CNN_SESSION_STORE": "redis://redis:6379/0", "CNN_DATA_DIR": "/data/mnist"}
+    assert "cnnviz_mnist:/data/mnist" in worker
+    assert worker[-1] == "cnn-train-worker"  # podman-compose prints the command unquoted; the file has it whole:
+    assert yaml.safe_load(COMPOSE.read_text())["services"]["train-worker"]["command"] == [
+        "sh", "-c", "cnn-data download --data /data/mnist && exec cnn-train-worker"]
+    assert all("-p" not in app for app in services["app"]), "the replicas publish no port: nginx is the only way in"
     nginx = services["nginx"][0]
     assert f"{NGINX_CONF}:/etc/nginx/nginx.conf:ro" in nginx
     assert nginx[nginx.index("-p") + 1] == "8080:80"
