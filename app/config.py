@@ -2,6 +2,7 @@
 
     CNN_MODEL_PATH            model file to serve (.npz from cnn-train); default: the pretrained LeNet-5
     CNN_MAX_UPLOAD_BYTES      largest accepted image, in bytes (default 5 MiB)
+    CNN_MAX_MODEL_BYTES       largest model file a learner may upload (POST /api/model: .onnx or .npz; default 20 MiB)
     CNN_MAX_IMAGE_PIXELS      largest accepted width × height (default 4096 × 4096), against decompression bombs
     CNN_MAX_JSON_BYTES        largest JSON body of every route but the forward (default 16384); the forward's
                               limit is CNN_MAX_UPLOAD_BYTES as a data URL plus 64 KiB
@@ -62,6 +63,8 @@ class Settings(BaseSettings):
 
     model_path: Path = Field(default=PRETRAINED_PATH, description="The model file to serve.")
     max_upload_bytes: int = Field(default=5 * 1024 * 1024, gt=0, description="Largest accepted image, in bytes.")
+    max_model_bytes: int = Field(default=20 * 1024 * 1024, gt=0, description="Largest model file a learner may upload, "
+                                 "in bytes.")
     max_image_pixels: int = Field(default=4096 * 4096, gt=0, description="Largest accepted width × height.")
     max_json_bytes: int = Field(default=16384, ge=1024, description="Largest request body of every route but the "
                                 "forward, in bytes.")

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import TooLarge
 from app.services.images import image_too_large
+from app.services.models import model_too_large
 
 log = logging.getLogger("cnn_visualizer")
 
@@ -57,6 +58,12 @@ def forward_limit(max_upload_bytes: int) -> BodyLimit:
     """POST /api/forward's limit, whose message names the image limit people set (CNN_MAX_UPLOAD_BYTES)."""
     return BodyLimit(forward_body_bytes(max_upload_bytes),
                      lambda size, _limit, at_least: image_too_large(size, max_upload_bytes, at_least))
+
+
+def model_limit(max_model_bytes: int) -> BodyLimit:
+    """POST /api/model's limit: the model file as a multipart upload, whose message names CNN_MAX_MODEL_BYTES."""
+    return BodyLimit(max_model_bytes + ENVELOPE_BYTES,
+                     lambda size, _limit, at_least: model_too_large(size, max_model_bytes, at_least))
 
 
 class BodyLimitMiddleware:

@@ -26,9 +26,9 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.config import Settings, load_settings
 from app.errors import AppError
-from app.limits import BodyLimit, BodyLimitMiddleware, forward_body_bytes, forward_limit
+from app.limits import BodyLimit, BodyLimitMiddleware, forward_body_bytes, forward_limit, model_limit
 from app.paths import STATIC_DIR
-from app.routes import api, pages, train, ws
+from app.routes import api, model, pages, train, ws
 from app.security import SecurityHeadersMiddleware, security_headers
 from app.services.container import Services
 from app.services.redis_store import SessionStoreUnreachable
@@ -84,7 +84,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CompressMiddleware, minimum_size=2048, zstd_level=1, brotli_quality=1, gzip_level=1)
     # Added last, so outermost: every request body is bounded before anything reads it (app.limits).
     app.add_middleware(BodyLimitMiddleware, default=BodyLimit(settings.max_json_bytes),
-                       routes={api.router.url_path_for("forward"): forward_limit(settings.max_upload_bytes)})
+                       routes={api.router.url_path_for("forward"): forward_limit(settings.max_upload_bytes),
+                               model.router.url_path_for("upload_model"): model_limit(settings.max_model_bytes)})
     app.add_middleware(SecurityHeadersMiddleware)  # outside the body limit, so that its 413 carries them too
     if settings.trust_proxy_headers:
         # Outermost, so that everything inside sees the browser's scheme and address. "*": the proxy's address is
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(model.router)
     app.include_router(ws.router)
     app.include_router(train.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -134,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnn-visualizer", description="Serve the CNN visualizer.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--model", default=None, help="a model .npz (default: the pretrained LeNet-5)")
+    parser.add_argument("--model", default=None, help="a model file, .npz (cnn-train's) or .onnx (as PyTorch exports "
+                        "it) (default: the pretrained LeNet-5)")
     parser.add_argument("--workers", type=int, default=1,
                         help="server processes sharing the port (more than 1 needs CNN_SESSION_STORE=redis://…)")
     args = parser.parse_args(argv)

@@ -81,6 +81,9 @@ LOSS_DESCRIPTION = ("cross_entropy: softmax cross-entropy, δ of the last layer 
                     "outputs, δ = y − t.")
 
 
+MAX_TARGET = 999  # the largest class index of any model (app.services.models.MAX_CLASSES − 1); the model's own checked
+
+
 class ErrorResponse(BaseModel):
     detail: str = Field(description="What went wrong, in plain words, and what to do about it.")
     code: str = Field(description="A stable machine-readable code, e.g. too_large, empty_image, no_forward_yet.")
@@ -95,13 +98,15 @@ class ForwardRequest(BaseModel):
     image: str | None = Field(default=None, description="An image as a data URL: data:image/png;base64,... (PNG, "
                               "JPEG, GIF, BMP, WebP). The server preprocesses it the MNIST way and answers with the "
                               "input it made.")
-    input: WireArray | None = Field(default=None, description="The network's input, already preprocessed: (28, 28) "
-                                    "values in [0, 1], white ink on black as in MNIST (float32, or uint8 read as "
-                                    "n/255). The answer's `input` is then null: the sender has it.")
+    input: WireArray | None = Field(default=None, description="The network's input, already preprocessed: (H, W) for "
+                                    "one channel or (C, H, W), values in [0, 1] ((28, 28) white ink on black for a "
+                                    "digit model; float32, or uint8 read as n/255), normalized by the server when the "
+                                    "model has a mean and std. The answer's `input` is then null: the sender has it.")
 
 
 class BackwardRequest(BaseModel):
-    target: StrictInt = Field(ge=0, le=9, description="The label the network should have given (0-9).")
+    target: StrictInt = Field(ge=0, le=MAX_TARGET, description="The label the network should have given (0 to the "
+                              "number of classes − 1; 0-9 for digits).")
     loss: LossName = Field(default="cross_entropy", description=LOSS_DESCRIPTION)
 
 
@@ -109,9 +114,9 @@ class StepRequest(BaseModel):
     lr: StrictFloat = Field(gt=0, allow_inf_nan=False, description="Learning rate of the SGD step, w ← w − lr·v "
                             "(at most CNN_MAX_LEARNING_RATE).")
     momentum: StrictFloat = Field(default=0.0, ge=0, lt=1, description="Momentum μ: v ← μ·v + ∂E/∂w (0: plain SGD).")
-    target: StrictInt | None = Field(default=None, ge=0, le=9, description="The label to step towards; default: the "
-                                     "last backward's. The step uses the gradients of the backward the session holds "
-                                     "for this target, and runs that backward first if it holds none.")
+    target: StrictInt | None = Field(default=None, ge=0, le=MAX_TARGET, description="The label to step towards; "
+                                     "default: the last backward's. The step uses the gradients of the backward the "
+                                     "session holds for this target, and runs that backward first if it holds none.")
     loss: LossName | None = Field(default=None, description="The loss to step on; default: the last backward's. "
                                   + LOSS_DESCRIPTION)
 
@@ -180,8 +185,9 @@ class ForwardPass(BaseModel):
 
 
 class ForwardResponse(ForwardPass):
-    input: WireArray | None = Field(description="The preprocessed (28, 28) input the network read; null when the "
-                                    "request sent the input itself.")
+    input: WireArray | None = Field(description="The preprocessed input the network read ((28, 28) for a digit "
+                                    "model, (H, W) or (C, H, W) for others); null when the request sent the input "
+                                    "itself.")
 
 
 class BackwardResponse(BaseModel):
@@ -243,7 +249,29 @@ class ModelLayer(LayerId):
     params: int = Field(description="Number of weights and biases.")
 
 
+class ImportNoteOut(BaseModel):
+    op: str = Field(description="The file's operator, e.g. BatchNormalization.")
+    node: str = Field(description="The node's name in the file.")
+    action: str = Field(description="What the import did: 'folded into conv1', 'dropped', …")
+    why: str = Field(description="Why, in plain words.")
+
+
 class ModelResponse(BaseModel):
+    source: Literal["served", "uploaded", "trained"] = Field(
+        default="served", description="The served model, one the learner uploaded (POST /api/model), or one trained "
+        "in the lab.")
+    file: str | None = Field(default=None, description="The model file's name.")
+    format: str | None = Field(default=None, description="onnx or npz; null for a network trained in the lab.")
+    output: str = Field(default="logits", description="What the file's model returned: logits, or probabilities / "
+                        "log-probabilities when it ended in (Log)Softmax, which the engine leaves to the loss.")
+    mean: list[float] | None = Field(default=None, description="Per channel, subtracted from [0, 1] pixel values "
+                                     "before the model reads them (with std); null: no normalization.")
+    std: list[float] | None = Field(default=None, description="Per channel, what the centred values are divided by.")
+    notes: list[ImportNoteOut] = Field(default_factory=list, description="What the import folded, dropped or "
+                                       "rewrote instead of making it a layer.")
+    preprocessing: Literal["mnist", "resize"] = Field(
+        default="mnist", description="How an image becomes the input: mnist (a 1×28×28 digit model: cropped to the "
+        "ink, 20 px box, centre of mass), resize (the whole picture scaled to H×W, colour for C = 3).")
     spec: dict[str, Any] = Field(description="The architecture as plain data (input_shape, dtype, layers).")
     input_shape: list[int] = Field(description="Shape of one input: [channels, height, width].")
     layers: list[ModelLayer] = Field(description="The summary rows, each with its layer's configuration (kernel_size, "

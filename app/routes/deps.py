@@ -15,7 +15,7 @@ from app.errors import InvalidRequest, MissingFile, Overloaded, UnsupportedMedia
 from app.limits import ENVELOPE_BYTES
 from app.schemas import ForwardRequest
 from app.services.container import Services
-from app.services.images import decode_data_url, image_to_input, image_too_large
+from app.services.images import decode_data_url, image_too_large
 from app.services.network import ForwardInput, NetworkService
 from app.services.sessions import SessionsFull, SessionState, is_valid_session_id
 
@@ -98,9 +98,10 @@ async def _read_limited(request: Request, limit: int, image_limit: int) -> bytes
     return request._body
 
 
-async def new_input(request: Request, svc: ServicesDep) -> ForwardInput:
+async def new_input(request: Request, svc: ServicesDep, state: SessionDep) -> ForwardInput:
     """The input of POST /api/forward: a multipart upload (field `file`), or JSON {"image": "<data URL>"}, which the
-    server preprocesses; or JSON {"input": <array>}, preprocessed by the sender."""
+    server preprocesses for the session's model; or JSON {"input": <array>}, preprocessed by the sender (checked by
+    the forward, against the session's model)."""
     limits = svc.image_limits
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
@@ -122,13 +123,12 @@ async def new_input(request: Request, svc: ServicesDep) -> ForwardInput:
             raise InvalidRequest('the JSON body must hold either "image", a data URL like "data:image/png;base64,...", '
                                  'or "input", an array: one of them, not both')
         if parsed.input is not None:
-            return ForwardInput(svc.network.check_input(parsed.input), steps=None)
+            return ForwardInput(parsed.input, steps=None)
         data = decode_data_url(parsed.image or "", limits)
     else:
         raise UnsupportedMediaType(f"content type {content_type or 'missing'!r} is not accepted: send "
                                    "multipart/form-data with a 'file' field, or JSON {\"image\": \"<data URL>\"}")
-    pre = await svc.gate.run(image_to_input, data, limits)  # bounded, as gradcheck and export are
-    return ForwardInput(pre.input, steps=pre.steps)
+    return await svc.gate.run(svc.network.preprocess, state, data, limits)  # bounded, as gradcheck and export are
 
 
 def _first_error(e: ValidationError) -> str:

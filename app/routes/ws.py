@@ -145,10 +145,12 @@ class Connection:
         if cmd == "forward":
             body = ForwardRequest.model_validate(_fields(command, ForwardRequest))
             if body.input is not None:
-                new = ForwardInput(net.check_input(body.input), steps=None)
+                new = ForwardInput(body.input, steps=None)  # checked by the forward, for the session's model
             elif isinstance(body.image, str):
-                pre = image_to_input(decode_data_url(body.image, self.svc.image_limits), self.svc.image_limits)
-                new = ForwardInput(pre.input, steps=pre.steps)
+                # Made for a digit model; the forward makes it again if the session runs another (ForwardInput.data).
+                data = decode_data_url(body.image, self.svc.image_limits)
+                pre = image_to_input(data, self.svc.image_limits)
+                new = ForwardInput(pre.input, steps=pre.steps, data=data, limits=self.svc.image_limits)
             else:
                 raise InvalidRequest("forward needs \"image\", a data URL of the drawing, or \"input\", an array")
             return lambda state: net.forward(state, new)

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from app.schemas import (
     GradcheckEntry,
     GradcheckRequest,
     GradcheckResponse,
+    ImportNoteOut,
     InputStepsResponse,
     ModelLayer,
     ModelResponse,
@@ -39,6 +41,9 @@ from app.schemas import (
     StepResponse,
 )
 from app.services import payloads
+from app.services.images import ImageLimits, image_to_input
+from app.services.models import UploadedModel, describe
+from app.services.resize import image_to_resized_input
 from app.services.sessions import SessionState
 from app.services.warm import WarmPass, WarmPasses
 from app.training.schemas import UseResponse
@@ -50,6 +55,7 @@ from cnn import (
     build_model,
     finite_difference_resolution,
     load_model,
+    load_model_with_info,
     normalize_spec,
     numerical_gradient,
     overall_relative_error,
@@ -58,7 +64,7 @@ from cnn import (
 )
 from cnn.gradcheck import compare, sample_indices
 
-CLASS_LABELS = [str(d) for d in range(10)]
+MNIST_SHAPE = (1, 28, 28)  # models reading this get MNIST's preprocessing (images.preprocess); others are resized
 OWN_SPECS = 8  # architectures of trained networks whose warm passes are kept (sessions on the served one: always)
 REFUSALS_BEFORE_RESET = 3
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -76,19 +82,25 @@ def _fits_float32(arrays: list[np.ndarray]) -> bool:
 
 @dataclass(frozen=True)
 class ForwardInput:
-    """A new input for forward: `image` in the model's input shape, and how the server preprocessed it (the
-    steps, from grayscale to centred), or None when the sender preprocessed it and so has it already."""
+    """A new input for forward: `image` in the model's input shape, values in [0, 1], and how the server preprocessed
+    it (the steps, from grayscale to centred), or None when the sender preprocessed it and so has it already (then
+    forward checks it). `data`: the image bytes it was made from, kept so that forward can preprocess them again when
+    they were made for another model than the session runs (the WebSocket decodes before it opens the session)."""
 
     image: np.ndarray
     steps: dict[str, np.ndarray] | None
+    data: bytes | None = None
+    shape: tuple[int, ...] = MNIST_SHAPE  # the model input shape the server preprocessed for
+    limits: ImageLimits | None = None  # those `data` was decoded under
 
 
 class NetworkService:
     """Holds the served model's spec and starting weights; runs passes on any session's copy of them."""
 
     def __init__(self, model_path: Path, max_learning_rate: float = 10.0, warm_passes: int = 64) -> None:
-        pristine = load_model(model_path, dtype="float64")  # float64: exact numbers for learners
+        pristine, info = load_model_with_info(model_path, dtype="float64")  # float64: exact numbers for learners
         self.model_path = model_path
+        self.served_meta = describe(info, model_path.name)  # labels and normalization from the file, if it says
         self.max_learning_rate = max_learning_rate
         self.spec = pristine.spec()
         self.initial_params = {k: v.copy() for k, v in pristine.named_params().items()}
@@ -153,7 +165,56 @@ class NetworkService:
                                  "with it: send the input again (POST /api/forward); the page does so by itself")
         if state.input is None:
             raise NoInputYet("there is no input yet: draw or upload a digit and run forward first")
-        return state.input.reshape(1, *self.input_shape)
+        return state.input.reshape(1, *self.shape_of(state))
+
+    # What a session's model reads and answers
+
+    def shape_of(self, state: SessionState) -> tuple[int, ...]:
+        """(C, H, W) of one input of the session's model."""
+        return self.input_shape if state.spec is None else tuple(state.spec["input_shape"])
+
+    @staticmethod
+    def shown(shape: tuple[int, ...]) -> tuple[int, ...]:
+        """An input as a person sees it, and as sessions keep it: (H, W) for one channel, else (C, H, W)."""
+        return shape[1:] if shape[0] == 1 else shape
+
+    def meta_of(self, state: SessionState) -> dict[str, Any]:
+        """What the file of the session's model says (app.services.models.describe); {} for one trained in the lab."""
+        if state.spec is None:
+            return self.served_meta
+        return state.model or {}
+
+    def labels_of(self, state: SessionState) -> list[str]:
+        classes = (summary(state.spec) if state.spec is not None else self.summary)[-1].output_shape[0]
+        labels = self.meta_of(state).get("labels")
+        return list(labels) if labels and len(labels) == classes else [str(k) for k in range(classes)]
+
+    def _check_target(self, state: SessionState, target: int | None) -> None:
+        classes = len(self.labels_of(state))
+        if target is not None and target >= classes:
+            raise InvalidRequest(f"target: Input should be less than or equal to {classes - 1} (the model has "
+                                 f"{classes} classes, 0 to {classes - 1})")
+
+    def preprocess(self, state: SessionState, data: bytes, limits: ImageLimits) -> ForwardInput:
+        """Image bytes -> the session's model's input: MNIST's way for a 1×28×28 digit model, else the whole picture
+        resized to H×W (in colour for C = 3). Slow for a large photo: the routes run it through the engine's gate."""
+        shape = self.shape_of(state)
+        if shape == MNIST_SHAPE:
+            pre = image_to_input(data, limits)
+            return ForwardInput(pre.input, steps=pre.steps, data=data, shape=shape, limits=limits)
+        resized = image_to_resized_input(data, limits, (shape[0], shape[1], shape[2]))
+        return ForwardInput(resized.input, steps=resized.steps, data=data, shape=shape, limits=limits)
+
+    def _normalized(self, state: SessionState, image: np.ndarray) -> np.ndarray:
+        """[0, 1] values -> what the model reads: (x − mean) / std per channel when its file (or the learner) gave
+        them, as torchvision's Normalize does; else unchanged."""
+        meta = self.meta_of(state)
+        if not meta.get("mean") or not meta.get("std"):
+            return image
+        C = self.shape_of(state)[0]
+        mean = np.asarray(meta["mean"], dtype=np.float64).reshape(C, 1, 1)
+        std = np.asarray(meta["std"], dtype=np.float64).reshape(C, 1, 1)
+        return ((image.reshape(C, *image.shape[-2:]) - mean) / std).reshape(image.shape)
 
     def _forward(self, state: SessionState, held: WarmPass) -> np.ndarray:
         """The logits of the session's input, from the warm pass when it holds them."""
@@ -173,21 +234,27 @@ class NetworkService:
 
     # Passes
 
-    def check_input(self, image: np.ndarray) -> np.ndarray:
+    def check_input(self, image: np.ndarray, state: SessionState | None = None) -> np.ndarray:
         """An input sent already preprocessed: the model's input shape (or (H, W) for one channel), values in [0, 1];
-        uint8 is read as n/255."""
-        shapes = list(dict.fromkeys([self.shown_shape, self.input_shape]))
+        uint8 is read as n/255. The session's model, or without a session the served one."""
+        shape = self.shape_of(state) if state is not None else self.input_shape
+        shapes = list(dict.fromkeys([self.shown(shape), shape]))
         if tuple(image.shape) not in shapes:
             wanted = " or ".join(str(list(s)) for s in shapes)
             raise InvalidRequest(f"input has shape {list(image.shape)}; this model reads {wanted}")
         values = image / 255.0 if image.dtype == np.uint8 else image.astype(np.float64)
         if not np.isfinite(values).all() or values.min() < 0.0 or values.max() > 1.0:
             raise InvalidRequest("input values must lie in [0, 1] (white ink on black, as in MNIST)")
-        return values.reshape(self.shown_shape)
+        return values.reshape(self.shown(shape))
 
     def forward(self, state: SessionState, new: ForwardInput) -> ForwardResponse:
         """Run forward on a new input and keep it. The answer carries the input only when the server made it."""
-        state.input, state.target, state.lost = new.image.reshape(self.shown_shape), None, False
+        if new.steps is None:
+            new = ForwardInput(self.check_input(new.image, state), steps=None)
+        elif new.shape != self.shape_of(state) and new.data is not None:  # made for another model: again, for this one
+            new = self.preprocess(state, new.data, new.limits or ImageLimits())
+        image = self._normalized(state, new.image.reshape(self.shown(self.shape_of(state))))
+        state.input, state.target, state.lost = image, None, False
         # Kept in float32, as they travel (they are only shown): half the memory of a session holding a photo's steps.
         state.preprocess_steps = {k: v.astype(np.float32) for k, v in (new.steps or {}).items()}
         state.changed()
@@ -197,6 +264,7 @@ class NetworkService:
         return ForwardResponse(**dict(result), input=state.input if new.steps is not None else None)
 
     def backward(self, state: SessionState, request: BackwardRequest) -> BackwardResponse:
+        self._check_target(state, request.target)
         with self._held(state) as held:
             loss = self._backward(state, held, request.target, request.loss)
             layers = [payloads.backward_layer(entry) for entry in reversed(held.model.trace)]
@@ -217,6 +285,7 @@ class NetworkService:
         loss_name = request.loss or state.loss
         if target is None:
             raise NoBackwardYet("choose a target and run backward before applying an update")
+        self._check_target(state, target)
         if not state.owns_params:  # copy on write: the first step gives the session weights of its own
             state.params = {k: v.copy() for k, v in state.params.items()}
         with self._held(state) as held:  # bound to the copies: the same values, so the warm pass stays valid
@@ -278,9 +347,12 @@ class NetworkService:
         }
 
     def reset(self, state: SessionState) -> ResetResponse:
-        """Back to the pretrained weights; the current input stays, so the learner can compare."""
+        """Back to the pretrained weights; the current input stays, so the learner can compare (unless it was made
+        for an uploaded model)."""
         state.params = dict(self.initial_params)  # shared again until the next step
-        state.spec = None  # the served network again, if the session ran one trained in the lab
+        if state.model is not None:  # an uploaded model's input was made for it (its size, its normalization)
+            state.input, state.preprocess_steps = None, {}
+        state.spec = state.model = None  # the served network again, if the session ran one trained or uploaded
         state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
         state.refused_steps = 0
         state.changed()
@@ -301,6 +373,7 @@ class NetworkService:
                                  f"the visualizer needs {list(self.input_shape)} in and "
                                  f"{list(self.summary[-1].output_shape)} out")
         state.spec, state.params = spec, model.named_params()  # the session's own arrays, written by its steps
+        state.model = None
         state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
         state.refused_steps = 0
         state.changed()
@@ -308,13 +381,33 @@ class NetworkService:
         return UseResponse(message=f"this session now runs the trained network ({total:,} parameters); reset goes "
                                    "back to the pretrained one", spec=spec, total_params=total)
 
+    def use_upload(self, state: SessionState, uploaded: UploadedModel) -> ModelResponse:
+        """Switch the session to a model the learner uploaded (app.services.models): its architecture, weights and
+        description (labels, normalization). Its input goes, being made for another model; `reset` goes back."""
+        state.spec, state.params, state.model = uploaded.spec, uploaded.params, uploaded.meta
+        state.velocity, state.steps, state.loss_history, state.target = {}, 0, [], None
+        state.input, state.preprocess_steps, state.refused_steps = None, {}, 0
+        state.changed()
+        return self.model_info(state)
+
     # Reading the session
 
     def model_info(self, state: SessionState | None = None) -> ModelResponse:
         """The architecture a session runs (the served one without a session, or for one that never switched)."""
         spec = state.spec if state is not None and state.spec is not None else self.spec
         rows = self.summary if spec is self.spec else summary(spec)
+        meta = self.meta_of(state) if state is not None else self.served_meta
+        source: Literal["served", "uploaded", "trained"] = (
+            "served" if spec is self.spec else "uploaded" if state is not None and state.model else "trained")
         return ModelResponse(
+            source=source,
+            file=meta.get("file"),
+            format=meta.get("format"),
+            output=meta.get("output", "logits"),
+            mean=meta.get("mean"),
+            std=meta.get("std"),
+            notes=[ImportNoteOut(**n) for n in meta.get("notes", [])],
+            preprocessing="mnist" if tuple(rows.input_shape) == MNIST_SHAPE else "resize",
             spec=spec,
             input_shape=list(rows.input_shape),
             layers=[
@@ -323,9 +416,13 @@ class NetworkService:
                 for r in rows
             ],
             total_params=rows.total_params,
-            class_labels=CLASS_LABELS,
+            class_labels=self.labels_of(state) if state is not None else self._served_labels(),
             losses=list(LOSSES),
         )
+
+    def _served_labels(self) -> list[str]:
+        labels = self.served_meta.get("labels")
+        return list(labels) if labels else [str(k) for k in range(self.summary[-1].output_shape[0])]
 
     def layer_params(self, state: SessionState, layer: str) -> ParamsResponse:
         """The session's current weights of one layer."""

@@ -38,6 +38,9 @@ class SessionState:
     # The architecture `params` belong to when it is not the served one: a network trained in the lab
     # (POST /api/train/{id}/use), whose weights the session then owns. None: the served network.
     spec: dict[str, Any] | None = None
+    # What an uploaded model's file says about it (labels, mean/std, what the import folded or dropped), as plain
+    # JSON data (app.services.models): the session's preprocessing and labels follow it. None: nothing uploaded.
+    model: dict[str, Any] | None = None
     velocity: dict[str, np.ndarray] = field(default_factory=dict)  # SGD momentum buffers
     input: np.ndarray | None = None  # the preprocessed 28×28 image of the last forward
     preprocess_steps: dict[str, np.ndarray] = field(default_factory=dict)
@@ -83,6 +86,7 @@ class SessionState:
         header = {"format": SESSION_FORMAT, "id": self.id, "target": self.target, "loss": self.loss,
                   "steps": self.steps, "loss_history": self.loss_history, "version": self.version,
                   "refused_steps": self.refused_steps, "served_params": not self.owns_params, "spec": self.spec,
+                  "model": self.model,
                   "arrays": [[name, a.dtype.str, list(a.shape)] for name, a in arrays.items()]}
         head = json.dumps(header).encode()
         return b"".join([len(head).to_bytes(4, "little"), head,
@@ -128,7 +132,8 @@ class SessionState:
         return cls(id=header["id"], params=params, velocity=group("velocity/"), input=arrays.get("input"),
                    preprocess_steps=group("step/"), target=header["target"], loss=header["loss"],
                    steps=header["steps"], loss_history=list(header["loss_history"]), version=header["version"],
-                   refused_steps=header["refused_steps"], spec=header["spec"])
+                   refused_steps=header["refused_steps"], spec=header["spec"],
+                   model=header.get("model"))
 
 
 class SessionStore(Protocol):
