@@ -4,16 +4,24 @@
 import { h, replace } from '../lib/dom.js';
 import { fmt } from '../lib/format.js';
 
-/** Paint (H, W) values in [0, 1] into a canvas of H×W pixels, 1 = white. @param {import('../lib/tensor.js').Tensor} t */
+/**
+ * Paint (H, W) values in [0, 1] into a canvas of H×W pixels, 1 = white; (3, H, W) in colour. An input a model's
+ * mean/std normalized (values outside [0, 1]) is shown stretched from its least to its largest value.
+ * @param {import('../lib/tensor.js').Tensor} t
+ */
 function paint(canvas, t) {
   const [H, W] = t.shape.slice(-2);
+  const colour = t.shape.length === 3 && t.shape[0] === 3;
   canvas.width = W;
   canvas.height = H;
   const ctx = canvas.getContext('2d');
   const img = ctx.createImageData(W, H);
+  let lo = 0, hi = 1;
+  for (const v of t.data) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  const byte = (v) => Math.round(255 * Math.min(1, Math.max(0, (v - lo) / (hi - lo || 1))));
   for (let k = 0; k < H * W; k++) {
-    const v = Math.round(255 * Math.min(1, Math.max(0, t.data[k])));
-    img.data[4 * k] = img.data[4 * k + 1] = img.data[4 * k + 2] = v;
+    if (colour) img.data.set([byte(t.data[k]), byte(t.data[H * W + k]), byte(t.data[2 * H * W + k])], 4 * k);
+    else img.data[4 * k] = img.data[4 * k + 1] = img.data[4 * k + 2] = byte(t.data[k]);
     img.data[4 * k + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
@@ -46,9 +54,11 @@ export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
   canvas.addEventListener('mousemove', (ev) => {
     if (!input) return;
     const r = canvas.getBoundingClientRect();
-    const col = Math.min(27, Math.floor((ev.clientX - r.left) / r.width * 28));
-    const row = Math.min(27, Math.floor((ev.clientY - r.top) / r.height * 28));
-    readout.textContent = `row ${row}, col ${col}: ${fmt(input.data[row * 28 + col], 6)}`;
+    const [H, W] = input.shape.slice(-2);
+    const col = Math.min(W - 1, Math.floor((ev.clientX - r.left) / r.width * W));
+    const row = Math.min(H - 1, Math.floor((ev.clientY - r.top) / r.height * H));
+    const values = Array.from({ length: input.data.length / (H * W) }, (_, c) => input.data[c * H * W + row * W + col]);
+    readout.textContent = `row ${row}, col ${col}: ${values.map((v) => fmt(v, 6)).join(', ')}`;
   });
   details.addEventListener('toggle', () => { if (details.open) onStepsOpen(); });
 
