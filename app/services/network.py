@@ -257,7 +257,7 @@ class NetworkService:
         state.input, state.target, state.lost = image, None, False
         # Kept in float32, as they travel (they are only shown): half the memory of a session holding a photo's steps.
         state.preprocess_steps = {k: v.astype(np.float32) for k, v in (new.steps or {}).items()}
-        state.changed()
+        state.changed(weights=False)
         with self._held(state) as held:
             self._forward(state, held)
             result = payloads.forward_pass(held.model)

@@ -1,8 +1,11 @@
 """Sessions in Redis, shared by every server process that points at the same database (CNN_SESSION_STORE=redis://…).
 
-Each session is one key, `cnn:session:<id>`, holding SessionState.to_bytes (an .npz without pickle; a session that has
-not stepped holds no weights, and loading it gives back the served ones), with a time to live of the idle limit,
-renewed by every put and every get (GETEX), so use keeps a session alive. `cnn:browser:<cookie id>` says that some tab
+Each session is two keys: `cnn:session:<id>` holds SessionState.to_bytes(weights=False) (a JSON header and raw arrays,
+no pickle: the input, the target, the loss history…), and `cnn:weights:<id>` its weights_bytes (the weights, once
+the session has stepped, and the velocity: 0.5 MB for LeNet-5; a session that has not stepped stores none, and
+loading it gives back the served ones). The weights are rewritten only when they changed, so a forward or a backward
+writes a few KB. Both have a time to live of the idle limit, renewed by every put and every get (GETEX), so use keeps
+a session alive. `cnn:browser:<cookie id>` says that some tab
 of a browser has a session, with the same time to live. `cnn:sessions` is a sorted set of ids by expiry time: it
 makes `len` (which /healthz calls) one cheap range removal and a count instead of a scan over every key.
 
@@ -93,6 +96,10 @@ class RedisSessionStore:
         return f"{PREFIX}session:{session_id}"
 
     @staticmethod
+    def _weights_key(session_id: str) -> str:
+        return f"{PREFIX}weights:{session_id}"
+
+    @staticmethod
     def _browser_key(session_id: str) -> str:
         return f"{PREFIX}browser:{browser_of(session_id)}"
 
@@ -177,24 +184,28 @@ class RedisSessionStore:
 
     def get(self, session_id: str) -> SessionState | None:
         def read() -> Any:
-            # One round trip: the value, its time to live renewed, and its expiry in the count (XX: only if it is
-            # counted already; a session gone is dropped from the count below, in the rare case it is still there).
+            # One round trip: the session, its weights, their time to live renewed, and its expiry in the count (XX:
+            # only if counted already; a session gone is dropped from the count below, in the rare case it is there).
             pipe = self._redis.pipeline(transaction=False)
             pipe.getex(self._key(session_id), ex=self.idle_seconds)
+            pipe.getex(self._weights_key(session_id), ex=self.idle_seconds)
             pipe.zadd(f"{PREFIX}sessions", {session_id: time.time() + self.idle_seconds}, xx=True)
-            data = pipe.execute()[0]
+            data, weights, _ = pipe.execute()
             if data is None:
                 self._redis.zrem(f"{PREFIX}sessions", session_id)
-            return data
+            return data, weights
 
-        data = self._call("get", read)
+        data, weights = self._call("get", read)
         if data is None:
             return None
         try:
-            return SessionState.from_bytes(data, self._served)
-        except ValueError as e:  # stored by another version of the server: lost, and the page sends its input again
+            state = SessionState.from_bytes(data, self._served, weights=weights)
+        except ValueError as e:  # stored by another version of the server, or its weights evicted: lost, and the
+            # page sends its input again
             log.warning("session %s: cannot read what is stored (%s); starting it again", session_id, e)
             return None
+        state.stored_weights = state.weights_version
+        return state
 
     def reserve(self) -> None:
         """Nothing to do: Redis's maxmemory policy bounds the memory sessions take."""
@@ -204,23 +215,31 @@ class RedisSessionStore:
         return bool(self._call("knows_browser", self._redis.exists, self._browser_key(session_id)))
 
     def put(self, state: SessionState) -> None:
-        data = state.to_bytes()
+        head = state.to_bytes(weights=False)
+        # The weights (0.5 MB once a session has stepped) only when they changed since they were stored: a forward
+        # or a backward rewrites a few KB.
+        weights = state.weights_bytes() if state.weights_version != state.stored_weights else None
 
         def write() -> None:
             now = time.time()
             pipe = self._redis.pipeline(transaction=False)
-            pipe.set(self._key(state.id), data, ex=self.idle_seconds)
+            pipe.set(self._key(state.id), head, ex=self.idle_seconds)
+            if weights is None:
+                pipe.expire(self._weights_key(state.id), self.idle_seconds)
+            else:
+                pipe.set(self._weights_key(state.id), weights, ex=self.idle_seconds)
             pipe.set(self._browser_key(state.id), b"1", ex=self.idle_seconds)
             pipe.zadd(f"{PREFIX}sessions", {state.id: now + self.idle_seconds})
             pipe.zremrangebyscore(f"{PREFIX}sessions", "-inf", now)
             pipe.execute()
 
         self._call("put", write)
+        state.stored_weights = state.weights_version
 
     def delete(self, session_id: str) -> None:
         def drop() -> None:
             pipe = self._redis.pipeline(transaction=False)
-            pipe.delete(self._key(session_id))
+            pipe.delete(self._key(session_id), self._weights_key(session_id))
             pipe.zrem(f"{PREFIX}sessions", session_id)
             pipe.execute()
 
@@ -242,8 +261,14 @@ class RedisSessionStore:
         return int(self._call("ttl", self._redis.ttl, self._key(session_id)))
 
     def stored_bytes(self, session_id: str) -> int:
-        """The size of the session's value in Redis (0: none)."""
-        return int(self._call("strlen", self._redis.strlen, self._key(session_id)))
+        """The size of the session's values in Redis, its weights included (0: none)."""
+        def sizes() -> int:
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.strlen(self._key(session_id))
+            pipe.strlen(self._weights_key(session_id))
+            return sum(pipe.execute())
+
+        return int(self._call("strlen", sizes))
 
     def close(self) -> None:
         self._redis.close()

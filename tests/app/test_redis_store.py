@@ -94,12 +94,46 @@ def test_a_session_that_stepped_keeps_its_own_weights_exactly(redis_url: str, se
         np.testing.assert_array_equal(after.params[key], value)
 
 
-def test_the_stored_bytes_are_to_bytes_exactly(redis_url: str, served: dict[str, np.ndarray]) -> None:
+def test_the_stored_bytes_are_the_session_and_its_weights_apart(redis_url: str,
+                                                                  served: dict[str, np.ndarray]) -> None:
     store = make_store(redis_url, served)
     store.put(full_state())
     with redis.Redis.from_url(redis_url) as client:
-        data = client.get(f"cnn:session:{full_state().id}")
-    assert data == full_state().to_bytes()  # a JSON header and raw arrays (tests/app/test_sessions.py): no pickle
+        head, weights = client.mget(f"cnn:session:{full_state().id}", f"cnn:weights:{full_state().id}")
+    # A JSON header and raw arrays each (tests/app/test_sessions.py): no pickle.
+    assert head == full_state().to_bytes(weights=False)
+    assert weights == full_state().weights_bytes()
+
+
+def test_the_weights_are_rewritten_only_when_they_change(redis_url: str, served: dict[str, np.ndarray]) -> None:
+    """A forward (a new input) writes a few KB; a step, which changes the weights, writes them."""
+    store = make_store(redis_url, served)
+    store.put(full_state())
+    state = store.get(full_state().id)
+    assert state is not None
+    key = f"cnn:weights:{state.id}"
+    with redis.Redis.from_url(redis_url) as client:
+        client.setrange(key, len(client.get(key)) - 8, b"\x00" * 8)  # a mark: the last weight's bytes zeroed
+        marked = client.get(key)
+        state.input = np.zeros((28, 28))
+        state.changed(weights=False)
+        store.put(state)
+        assert client.get(key) == marked  # not rewritten
+        assert 0 < client.ttl(key) <= 1800  # but kept alive with the session
+        state.changed()
+        store.put(state)
+        assert client.get(key) == state.weights_bytes() != marked
+    again = store.get(state.id)
+    assert again is not None and again.weights_version == state.weights_version
+
+
+def test_a_session_whose_weights_are_gone_is_read_as_lost(redis_url: str, served: dict[str, np.ndarray]) -> None:
+    """Redis evicted the weights but not the rest (maxmemory): lost, never run on the wrong weights."""
+    store = make_store(redis_url, served)
+    store.put(full_state())
+    with redis.Redis.from_url(redis_url) as client:
+        client.delete(f"cnn:weights:{full_state().id}")
+    assert store.get(full_state().id) is None
 
 
 def test_a_session_stored_by_another_version_is_read_as_lost(redis_url: str, served: dict[str, np.ndarray]) -> None:
