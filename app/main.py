@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.training.shutdown()  # every job's process ends with the server
+            app.state.services.close()  # the session store's connections (Redis's pool)
             blas.restore_original_limits()
 
     app = FastAPI(

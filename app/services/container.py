@@ -62,6 +62,11 @@ class Services:
                                              else secrets.token_urlsafe(32))
         return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue), SessionIds(secret))
 
+    def close(self) -> None:
+        """Let go of what the services hold outside the process: the Redis store's connections."""
+        if isinstance(self.store, RedisSessionStore):
+            self.store.close()
+
     @property
     def image_limits(self) -> ImageLimits:
         return ImageLimits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels)
