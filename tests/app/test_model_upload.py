@@ -351,3 +351,39 @@ def test_an_uploaded_model_works_across_processes_on_redis(redis_server: RedisSe
     assert two.post("/api/step", json={"lr": 0.1}).status_code == 200
     assert one.post("/api/reset").status_code == 200
     assert two.get("/api/model").json()["source"] == "served"
+
+
+def test_the_websocket_runs_an_uploaded_model_on_an_image_or_an_input(client: TestClient, tiny: bytes) -> None:
+    from tests.app.ws_helpers import expect_error, run_pass, send
+
+    assert upload(client, tiny, "tiny.onnx").status_code == 200
+    buf = io.BytesIO()
+    Image.fromarray(np.tri(40, 40, dtype=np.uint8) * 255).save(buf, "PNG")  # ink below the diagonal
+    with client.websocket_connect("/ws") as ws:
+        start, layers, _ = run_pass(ws, "forward", image=data_url(buf.getvalue()))
+        assert start["input"].shape == (8, 8) and len(layers) == 5  # made again for the 8×8 model
+        assert len(start["probabilities"]) == 3
+        start, layers, _ = run_pass(ws, "forward", input=encode_input(np.full((8, 8), 0.25)))
+        assert start["input"] is None and layers[-1]["output"].shape == (3,)
+        send(ws, "forward", mode="run", input=encode_input(np.zeros((28, 28))))
+        expect_error(ws, "invalid_request", "[28, 28]", "[8, 8]")
+        assert run_pass(ws, "backward", target=2)[0]["loss"] > 0
+
+
+def test_cnn_visualizer_model_serves_an_onnx_file(monkeypatch: pytest.MonkeyPatch, tiny: bytes,
+                                                 tmp_path: Path) -> None:
+    """The console script's --model: the app it starts serves the .onnx."""
+    import uvicorn
+
+    from app.main import main
+
+    path = tmp_path / "tiny.onnx"
+    path.write_bytes(tiny)
+    started: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda target, **kwargs: started.update(target=target, **kwargs))
+    monkeypatch.setenv("CNN_MODEL_PATH", "")  # main() sets it: the undo removes it again after the test
+    assert main(["--model", str(path), "--port", "8123"]) == 0
+    with TestClient(started["target"]) as client:
+        served = client.get("/api/model").json()
+        assert served["file"] == "tiny.onnx" and served["input_shape"] == [1, 8, 8]
+        assert client.post("/api/forward", json={"input": encode_input(np.full((8, 8), 0.5))}).status_code == 200
