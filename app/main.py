@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette_compress import CompressMiddleware
 from threadpoolctl import threadpool_limits
@@ -37,6 +38,7 @@ from cnn import ModelFileError
 from cnn.allocator import keep_freed_memory
 
 log = logging.getLogger("cnn_visualizer")
+DOCS_ASSETS = "/static-docs"  # Swagger UI's and ReDoc's files
 
 
 def _error(status: int, code: str, detail: str) -> JSONResponse:
@@ -74,7 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.services.close()  # the session store's connections (Redis's pool)
             blas.restore_original_limits()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc served with their scripts and styles from the installed fastapi-offline
+    # package (under DOCS_ASSETS), not from a CDN, so the API documentation works without internet.
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="CNN Visualizer",
         version="0.1.0",
         summary="Run a small numpy CNN forward and backward on a drawn digit and watch every layer.",

@@ -35,14 +35,14 @@ PAGE_POLICY = _policy(
     form_action="'self'",
 )
 
-# FastAPI's /docs (Swagger UI) and /redoc load their code from jsDelivr and start it with an inline script. These
-# pages show only the API's own schema, never a learner's data; everything else keeps PAGE_POLICY.
+# /docs (Swagger UI) and /redoc load their code from this server (the fastapi-offline package, app.main), and
+# Swagger UI starts it with an inline script. These pages show only the API's own schema, never a learner's data;
+# everything else keeps PAGE_POLICY. Nothing from another origin: they work offline.
 DOCS_POLICY = _policy(
     default_src="'self'",
-    script_src="'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-    style_src="'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-    img_src="'self' data: blob: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-    font_src="'self' https://fonts.gstatic.com",
+    script_src="'self' 'unsafe-inline'",
+    style_src="'self' 'unsafe-inline'",
+    img_src="'self' data: blob:",
     worker_src="'self' blob:",
     connect_src="'self'",
     object_src="'none'",

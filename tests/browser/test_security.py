@@ -69,3 +69,31 @@ def test_a_strict_style_src_breaks_plotly(new_page: Callable[..., Page], server_
     assert refused, "plotly.js no longer needs inline styles: drop 'unsafe-inline' from style-src in app/security.py"
     assert {v["directive"] for v in refused} <= {"style-src-elem", "style-src-attr"}, refused
     assert any("plotly.min.js" in (v["source"] or "") for v in refused), refused
+
+
+def test_the_api_docs_render_offline_with_nothing_from_another_origin(
+        new_page: Callable[..., Page], server_url: str, console: ConsoleLog) -> None:
+    """Swagger UI and ReDoc draw the API from files this server sends (fastapi-offline); any request elsewhere is
+    aborted, as it would fail on a machine without internet, and the pages still render. One thing is refused by the
+    policy itself: ReDoc's "powered by" logo, which its script names on cdn.redoc.ly."""
+    console.allow(r"cdn\.redoc\.ly/redoc/logo-mini\.svg")
+    page = new_page()
+    page.add_init_script(RECORD_VIOLATIONS)
+    elsewhere: list[str] = []
+
+    def only_here(route: Route) -> None:
+        if route.request.url.startswith(server_url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(f"{server_url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("CNN Visualizer")
+    expect(page.locator(".opblock-summary-path").filter(has_text="/api/forward").first).to_be_visible()
+    page.goto(f"{server_url}/redoc")
+    expect(page.locator("h1").filter(has_text="CNN Visualizer")).to_be_visible()
+    expect(page.get_by_text("/api/backward").first).to_be_attached()
+    assert elsewhere == []
+    assert [v for v in violations(page) if "cdn.redoc.ly/redoc/logo-mini.svg" not in v["blocked"]] == []
