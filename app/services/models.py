@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,28 @@ from typing import Any
 import numpy as np
 
 from app.errors import AppError, InvalidRequest, TooLarge
-from cnn import ModelFileError, ModelInfo, UnsupportedModelError, load_model_with_info, normalize_spec
+from cnn import (
+    ModelFileError,
+    ModelInfo,
+    ShapeError,
+    SpecError,
+    UnsupportedModelError,
+    load_model_with_info,
+    normalize_spec,
+    read_model_header,
+    summary,
+)
 
 MODEL_SUFFIXES = (".onnx", ".npz")
 # Inputs larger than this per side are refused: every layer's maps travel to the page at each pass.
 MAX_INPUT_SIDE = 128
 MAX_CLASSES = 1000
+# Every layer's output for one input, in values: the page receives them all at each pass (float32), and a backward
+# holds as many δs. 4 M values is 16 MB on the wire, some 20 times LeNet-5 on a 128×128 input.
+MAX_ACTIVATIONS = 4 * 2**20
+# An .npz is a zip: its members may not unpack to more than this many times the file (weights compress little; a
+# zip of zeros would unpack to a thousand times its size).
+NPZ_EXPANSION = 4
 
 
 class ModelUploadError(AppError):
@@ -78,7 +95,7 @@ def describe(info: ModelInfo, file: str) -> dict[str, Any]:
 
 def check_runnable(spec: dict[str, Any], output_shape: tuple[int, ...], where: str) -> None:
     """What the visualizer needs beyond what the engine can build: a C×H×W image in, C 1 or 3 and H, W at most
-    MAX_INPUT_SIDE, and one score per class out."""
+    MAX_INPUT_SIDE, every layer's output together at most MAX_ACTIVATIONS values, and one score per class out."""
     shape = list(spec["input_shape"])
     if len(shape) != 3 or shape[0] not in (1, 3):
         raise UnsupportedModel(f"{where}: the model reads {shape}; the visualizer reads images of C×H×W with C = 1 "
@@ -87,6 +104,10 @@ def check_runnable(spec: dict[str, Any], output_shape: tuple[int, ...], where: s
     if max(H, W) > MAX_INPUT_SIDE:
         raise UnsupportedModel(f"{where}: the model reads {H}×{W} images; the visualizer takes at most "
                                f"{MAX_INPUT_SIDE}×{MAX_INPUT_SIDE} (every layer's maps travel to the page)")
+    values = sum(int(np.prod(row.output_shape)) for row in summary(spec))
+    if values > MAX_ACTIVATIONS:
+        raise UnsupportedModel(f"{where}: the layers' outputs hold {values:,} values for one input; the visualizer "
+                               f"shows at most {MAX_ACTIVATIONS:,} (every one travels to the page at each pass)")
     if len(output_shape) != 1 or not 2 <= output_shape[0] <= MAX_CLASSES:
         raise UnsupportedModel(f"{where}: the model's output has shape {list(output_shape)}; one score per class "
                                f"(2 to {MAX_CLASSES} classes) is needed")
@@ -105,6 +126,8 @@ def read_uploaded_model(data: bytes, filename: str, max_bytes: int) -> UploadedM
     with tempfile.TemporaryDirectory(prefix="cnn-model-") as folder:
         path = Path(folder) / name
         path.write_bytes(data)
+        if suffix == ".npz":
+            _check_npz(path, name, len(data))
         try:
             model, info = load_model_with_info(path, dtype="float64")
         except UnsupportedModelError as e:
@@ -117,6 +140,29 @@ def read_uploaded_model(data: bytes, filename: str, max_bytes: int) -> UploadedM
     check_runnable(spec, model.output_shape, name)
     params = {k: np.array(v, dtype=np.float64) for k, v in model.named_params().items()}
     return UploadedModel(spec=spec, params=params, meta=describe(info, name), classes=model.output_shape[0])
+
+
+def _check_npz(path: Path, name: str, size: int) -> None:
+    """An .npz that unpacks to at most NPZ_EXPANSION times its size, whose spec asks for no more weights than the file
+    holds: the engine allocates a spec's weights before it reads the file's, so a short header could ask for
+    gigabytes. (zipfile reads no more of a member than its declared size: the declared sizes bound the unpacking.)"""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return  # not a zip: the library says so in its words
+    if unpacked > NPZ_EXPANSION * size + 2**20:
+        raise ModelUploadError(f"{name}: the archive unpacks to {unpacked:,} bytes from {size:,}; a model's weights "
+                               f"take at most {NPZ_EXPANSION} times the file")
+    try:
+        header = read_model_header(path)
+        spec = header.get("spec")
+        declared = summary(spec).total_params if isinstance(spec, dict) else 0
+    except (ModelFileError, SpecError, ShapeError, KeyError, TypeError, ValueError):
+        return  # a header or spec the library refuses, with its own message
+    held = unpacked // 2  # float16 values at the least precise: an upper bound on the weights the file holds
+    if declared > held:
+        raise ModelUploadError(f"{name}: the spec asks for {declared:,} weights; the file holds at most {held:,}")
 
 
 def _numbers(text: str, what: str, count: int) -> list[float]:

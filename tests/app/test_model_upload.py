@@ -23,7 +23,7 @@ from app.services.sessions import SessionState
 from tests.app.api_helpers import assert_error
 from tests.app.conftest import data_url
 from tests.app.wire import decode_json, encode_input
-from tests.cnn.onnx_graphs import model, small_classifier
+from tests.cnn.onnx_graphs import model, small_classifier, weight
 from tests.cnn.onnx_helpers import export, require_torch
 from tests.redis_server import RedisServer
 
@@ -387,3 +387,35 @@ def test_cnn_visualizer_model_serves_an_onnx_file(monkeypatch: pytest.MonkeyPatc
         served = client.get("/api/model").json()
         assert served["file"] == "tiny.onnx" and served["input_shape"] == [1, 8, 8]
         assert client.post("/api/forward", json={"input": encode_input(np.full((8, 8), 0.5))}).status_code == 200
+
+
+def test_an_npz_that_would_unpack_or_allocate_far_more_than_it_holds_is_refused(client: TestClient,
+                                                                                tmp_path: Path) -> None:
+    import json
+    import zipfile
+
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive, archive.open("param/x.npy", "w",
+                                                                                   force_zip64=True) as member:
+        for _ in range(100):
+            member.write(bytes(2**20))  # 100 MB of zeros: a few hundred KB packed
+    assert_error(upload(client, bomb.read_bytes(), "bomb.npz"), 400, "bad_model_file", "bomb.npz", "unpacks to",
+                 "104,857,600")
+
+    greedy = tmp_path / "greedy.npz"
+    spec = {"input_shape": [1, 28, 28], "layers": [{"type": "Flatten"}, {"type": "Dense", "in_features": 784,
+                                                                         "out_features": 3_000_000}]}
+    header = {"format": "cnn-visualizer-model", "version": 1, "spec": spec, "metadata": {}}
+    np.savez_compressed(greedy, header=np.array(json.dumps(header)), **{"param/dense1.b": np.zeros(3, np.float32)})
+    assert_error(upload(client, greedy.read_bytes(), "greedy.npz"), 400, "bad_model_file", "greedy.npz",
+                 "2,355,000,000 weights")
+    assert client.get("/api/model").json()["source"] == "served"
+
+
+def test_a_model_whose_maps_are_too_large_to_show_is_refused(client: TestClient) -> None:
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Conv", ["x", "W1"], ["c"], name="wide", kernel_shape=[1, 1]),
+             helper.make_node("Flatten", ["c"], ["y"])]
+    proto = model(nodes, [weight("W1", rng, 300, 3, 1, 1)], input_shape=(1, 3, 128, 128))
+    assert_error(upload(client, proto.SerializeToString(), "wide.onnx"), 422, "unsupported_model", "wide.onnx",
+                 "9,830,400 values")
