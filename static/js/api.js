@@ -127,6 +127,30 @@ export function createApi() {
     reset: () => request('POST', '/api/reset'),
     gradcheck: (param, samples = 8, seed = 0) => request('POST', '/api/gradcheck', { param, samples, seed }),
     inputSteps: () => request('GET', '/api/input/steps'),
+    /** The architecture this tab's session runs (the served one, or one trained in the lab and put to use). */
+    model: () => request('GET', '/api/model'),
+    // The training lab (app/routes/train.py): the editor's check and presets, jobs, their stream and results.
+    specCheck: (spec) => request('POST', '/api/spec/check', { spec }),
+    presets: () => request('GET', '/api/presets'),
+    train: (body) => request('POST', '/api/train', body),
+    trainStatus: (id, since = 0) => request('GET', `/api/train/${encodeURIComponent(id)}?since=${since}`),
+    /** @param {'pause'|'resume'|'stop'|'use'} what */
+    trainAction: (id, what) => request('POST', `/api/train/${encodeURIComponent(id)}/${what}`),
+    checkpoint: (id, k) => request('GET', `/api/train/${encodeURIComponent(id)}/checkpoints/${k}`),
+    testDigit: (index) => request('GET', `/api/mnist/test/${index}`),
+    trainedModelUrl: (id) => `/api/train/${encodeURIComponent(id)}/model.npz`,
+    /**
+     * A job's messages from `since` on, decoded, as they come (WS /ws/train/{id}); onEnd(closedCleanly) when the
+     * stream ends. @returns {() => void} close
+     */
+    trainStream(id, since, onMessage, onEnd) {
+      const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+      const ws = new WebSocket(`${scheme}://${location.host}/ws/train/${encodeURIComponent(id)}?since=${since}`);
+      let ended = false;
+      ws.onmessage = (ev) => onMessage(decodeJson(JSON.parse(ev.data)));
+      ws.onclose = (ev) => { if (!ended) { ended = true; onEnd(ev.code === 1000); } };
+      return () => { ended = true; ws.close(); };
+    },
     /** The .npz of this tab's tensors: a plain link, so the tab goes in the query. */
     exportUrl: () => `/api/export?tab=${encodeURIComponent(tab)}`,
   };

@@ -15,6 +15,8 @@ import { createInspectorView } from './views/inspector.js';
 import { createLayerPanel } from './views/layerpanel.js';
 import { createPredictionView } from './views/prediction.js';
 import { createUpdateView } from './views/update.js';
+import { createLab } from './lab/index.js';
+import { createModelLoad, drawingFile, modelTakesImages } from './views/modelload.js';
 
 const page = JSON.parse(document.getElementById('page-data').textContent);
 const model = page.model;
@@ -32,6 +34,12 @@ const samples = await fetch(page.samples).then((r) => r.json()).catch(() => ({ l
 const pad = createDrawPad($('pad'), {
   samples,
   onChange(reason) {
+    // A model that is not a digit reader gets the drawing as an image, resized by the server, once a stroke ends.
+    if (modelTakesImages(store.get().model) && reason !== 'clear' && !pad.isEmpty()) {
+      later.cancel();
+      if (reason !== 'move') actions.file(drawingFile(pad.pixels()));
+      return;
+    }
     if (reason === 'move') { later(); return; }
     later.cancel();
     actions.drawingChanged(reason);
@@ -40,8 +48,12 @@ const pad = createDrawPad($('pad'), {
 });
 
 const panels = [];
+let lab = null;
+let modelLoad = null;
 actions = createActions(api, store, {
   pad,
+  // An uploaded model's input was made for it: the page sends its own again, for the served model.
+  modelChanged: () => (store.get().model.source === 'uploaded' ? modelLoad.adopt() : lab.visualizer.adopt(null)),
   scrollTo(index) {
     const el = panels[index]?.element;
     if (el) el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
@@ -65,30 +77,60 @@ const controls = createControlsView($('controls'), {
   onStep: () => actions.next(), onRun: () => actions.run(), onReset: () => actions.reset(),
   onPrev: () => actions.prev(),
 });
-for (const layer of model.layers) {
-  panels.push(createLayerPanel($('layers'), {
-    layer, model,
-    onNeuron: (n) => actions.neuron(n),
-    onSelect: (sel) => actions.select(sel),
-    onKernels: () => { if (!Object.keys(store.get().params).length) actions.loadParams(); },
-  }));
+/** One panel per layer of `m`: built again when the session's architecture changes (the lab's trained network). */
+function buildPanels(m) {
+  panels.length = 0;
+  $('layers').replaceChildren();
+  for (const layer of m.layers) {
+    panels.push(createLayerPanel($('layers'), {
+      layer, model: m,
+      onNeuron: (n) => actions.neuron(n),
+      onSelect: (sel) => actions.select(sel),
+      onKernels: () => { if (!Object.keys(store.get().params).length) actions.loadParams(); },
+    }));
+  }
 }
+buildPanels(model);
 const explain = createExplainView($('explain-view'));
 const inspector = createInspectorView($('inspector-view'), { onNeuron: (n) => actions.neuron(n) });
 const update = createUpdateView($('update-view'), {
   onApply: (lr, momentum) => actions.update(lr, momentum),
   labels: model.class_labels,
 });
-createGradcheckView($('gradcheck-view'), {
-  params: model.layers.filter((L) => L.params > 0).flatMap((L) => [`${L.name}.W`, `${L.name}.b`]),
+const weightNames = (m) => m.layers.filter((L) => L.params > 0).flatMap((L) => [`${L.name}.W`, `${L.name}.b`]);
+const gradcheck = createGradcheckView($('gradcheck-view'), {
+  params: weightNames(model),
   onCheck: (param, n) => actions.gradcheck(param, n),
 });
 $('export').href = api.exportUrl();
+lab = createLab($('lab-view'), { api, store, pad, applyForward: actions.applyForward });
+modelLoad = createModelLoad($('model-load'), {
+  api, store,
+  sendInput() {
+    const s = store.get();
+    if (modelTakesImages(s.model) && s.source?.kind !== 'file' && !pad.isEmpty()) {
+      actions.file(drawingFile(pad.pixels()));
+    } else actions.forward(); // a file again (the server preprocesses it for this model), or the drawing
+  },
+});
 
 // The steps are drawn while they are open; an uploaded file's are asked of the server then, and not on every change.
 const stepsLater = debounce(() => { if (inputView.stepsOpen()) actions.inputSteps(); }, 400);
 
+/** The header's summary of the network the session runs. @param {object} m  @param {string|null} trained */
+function summarise(m, trained) {
+  const what = m.source === 'uploaded' ? `Your model ${m.file}, reading ${m.input_shape.join('×')},`
+    : trained ? 'A network trained in the lab' : 'A convolutional network';
+  $('model-summary').textContent = `${what} of `
+    + `${m.layers.length} layers and ${m.total_params.toLocaleString('en')} weights`;
+}
+
 store.subscribe((s, prev) => {
+  if (s.model !== prev.model) {
+    buildPanels(s.model);
+    gradcheck.setParams(weightNames(s.model));
+    summarise(s.model, s.trained);
+  }
   if (s.forward !== prev.forward) inputView.update(s.forward ? s.forward.input : null);
   if (s.source !== prev.source && inputView.stepsOpen()) {
     if (s.source?.steps) inputView.updateSteps(s.source.steps);
@@ -117,8 +159,11 @@ document.addEventListener('keydown', (ev) => {
   ev.preventDefault();
 });
 
-// The weights, once: every later change arrives with the step that made it.
+// The weights, once: every later change arrives with the step that made it. A session that runs a network
+// trained in the lab (the page was reloaded) shows that one: the page came with the served model.
 actions.loadParams();
+const outline = (m) => JSON.stringify([m.total_params, m.layers.map((L) => [L.name, L.kind, L.output_shape])]);
+api.model().then((m) => { if (outline(m) !== outline(model)) lab.visualizer.adopt('earlier'); }).catch(() => {});
 // Not empty on arrival: a sample digit, already through the network.
 if (samples.images.length) pad.loadSample(samples.labels.indexOf(7) >= 0 ? samples.labels.indexOf(7) : 0);
 else store.set({});

@@ -3,6 +3,7 @@
 // anywhere else. Selectors at the end derive values from the state; they are computed when asked, never stored.
 
 import { crossEntropy, squaredError } from './lib/backprop.js';
+import { initialLab } from './lab/state.js';
 
 /**
  * @typedef {import('./lib/tensor.js').Tensor} Tensor
@@ -35,6 +36,8 @@ import { crossEntropy, squaredError } from './lib/backprop.js';
  *
  * @typedef {object} State
  * @property {object} model              GET /api/model: layers (index, name, kind, output_shape, params, config)
+ * @property {string|null} trained       the lab's job whose network the session runs (null: the served one)
+ * @property {object} lab                the training lab (lab/state.js)
  * @property {{version: number, strokeEnd: number|null, staleBelow: number}} drawing  the pad: its version, the
  *   version at the end of the last stroke (null once another kind of change follows), answers for versions below
  *   staleBelow are dropped (the pad was cleared since they were asked for)
@@ -90,7 +93,8 @@ export function noBackward(b) {
 /** The page before anything happened. @param {object} model GET /api/model @returns {State} */
 export function initialState(model) {
   return {
-    model, drawing: { version: 0, strokeEnd: null, staleBelow: 0 }, forward: null, source: null,
+    model, trained: null, lab: initialLab(), drawing: { version: 0, strokeEnd: null, staleBelow: 0 }, forward: null,
+    source: null,
     backward: NO_BACKWARD, held: null, cursor: null, selection: null, neuron: null, target: null, params: {},
     paramsFetch: 0, update: null, error: null, busy: {},
   };

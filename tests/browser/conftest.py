@@ -27,6 +27,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+MNIST_DIR = Path(os.environ.get("CNN_TEST_MNIST", REPO_ROOT.parent / "shared" / "mnist"))
 CHROMIUM = Path(os.environ.get("CNN_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -64,11 +65,15 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path_factory.mktemp("server") / "uvicorn.log"
+    # The training lab reads MNIST from CNN_DATA_DIR (tests/conftest.py's mnist_dir rule); without it the lab's
+    # tests skip and the rest of the page works.
+    env = {**os.environ, "CNN_DATA_DIR": str(MNIST_DIR)} if (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists() \
+        else dict(os.environ)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
              "--no-server-header", "--no-proxy-headers"],  # as the Dockerfile starts it
-            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
         )
         try:
             deadline = time.monotonic() + STARTUP_SECONDS

@@ -16,14 +16,15 @@ function defaultSelection(layer, target, last) {
  *   forward: ReturnType<import('./forward.js').createForwardActions>, scrollTo: (index: number) => void}} deps
  */
 export function createBackwardActions({ api, store, forward, scrollTo }) {
-  const last = store.get().model.layers.length - 1;
-  const total = last + 1;
+  // read at each use: the model changes when the learner opens a network trained in the lab
+  const lastIndex = () => store.get().model.layers.length - 1;
+  const total = () => lastIndex() + 1;
   const set = (patch) => store.set(patch);
 
   /** The highlight on the layer at walk position `pos` (0: the last layer), its default cell selected. */
   function focus(b, pos) {
     const layer = b.layers[pos];
-    return { cursor: layer.index, selection: defaultSelection(layer, b.target, last) };
+    return { cursor: layer.index, selection: defaultSelection(layer, b.target, lastIndex()) };
   }
 
   /** Reveal the pass up to `revealed` layers, the highlight on the furthest. */
@@ -83,7 +84,7 @@ export function createBackwardActions({ api, store, forward, scrollTo }) {
   /** The pass again for a new target or loss: as far revealed as the old one if it was whole, else its first layer. */
   function refetch(b) {
     if (b.status === 'none') set({ backward: noBackward(b), cursor: null, selection: null });
-    else if (b.revealed >= total) fetchPass(total, 'run');
+    else if (b.revealed >= total()) fetchPass(total(), 'run');
     else fetchPass(1, 'step');
   }
 
@@ -95,11 +96,11 @@ export function createBackwardActions({ api, store, forward, scrollTo }) {
       const b = s.backward;
       if (b.status === 'none') fetchPass(1, 'step');
       else if (b.status === 'loading') {
-        if (b.revealed < total) set({ backward: { ...b, revealed: b.revealed + 1, mode: 'step' } });
+        if (b.revealed < total()) set({ backward: { ...b, revealed: b.revealed + 1, mode: 'step' } });
       } else {
         const pos = b.layers.findIndex((L) => L.index === s.cursor);
         if (pos >= 0 && pos < reachedCount(b) - 1) moveTo(pos + 1);
-        else if (b.revealed < total) reveal(b.revealed + 1, 'step');
+        else if (b.revealed < total()) reveal(b.revealed + 1, 'step');
       }
     },
     prev() {
@@ -112,9 +113,9 @@ export function createBackwardActions({ api, store, forward, scrollTo }) {
       const s = store.get();
       if (!s.forward) return;
       const b = s.backward;
-      if (b.status === 'none') fetchPass(total, 'run');
-      else if (b.status === 'loading') set({ backward: { ...b, revealed: total, mode: 'run' } });
-      else if (!passRevealed(b)) reveal(total, 'run');
+      if (b.status === 'none') fetchPass(total(), 'run');
+      else if (b.status === 'loading') set({ backward: { ...b, revealed: total(), mode: 'run' } });
+      else if (!passRevealed(b)) reveal(total(), 'run');
       else if (s.cursor !== b.layers.at(-1).index) moveTo(b.layers.length - 1);
     },
     target(t) {

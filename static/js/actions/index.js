@@ -9,7 +9,8 @@ import { createUpdateActions } from './update.js';
 
 /**
  * @param {ReturnType<import('../api.js').createApi>} api  @param {ReturnType<import('../state.js').createStore>} store
- * @param {{pad: object, scrollTo: (index: number) => void}} ui
+ * @param {{pad: object, scrollTo: (index: number) => void, modelChanged?: () => Promise<void>}} ui  modelChanged:
+ *   the session's architecture may have changed (a reset from a network trained in the lab): read it again
  */
 export function createActions(api, store, ui) {
   const forward = createForwardActions({
@@ -21,12 +22,13 @@ export function createActions(api, store, ui) {
     },
   });
   const backward = createBackwardActions({ api, store, forward, scrollTo: ui.scrollTo });
-  const update = createUpdateActions({ api, store, forward });
+  const update = createUpdateActions({ api, store, forward, modelChanged: ui.modelChanged });
   return {
     drawingChanged: forward.drawingChanged, file: forward.file, forward: forward.forward, neuron: forward.neuron,
     inputSteps: forward.inputSteps,
     next: backward.next, prev: backward.prev, run: backward.run, target: backward.target,
     lossName: backward.lossName, select: backward.select, gradcheck: backward.gradcheck,
     loadParams: update.loadParams, update: update.update, reset: update.reset,
+    applyForward: forward.applyForward,
   };
 }

@@ -29,10 +29,11 @@ export function stepped(params, layers) {
 
 /**
  * @param {{api: ReturnType<import('../api.js').createApi>, store: ReturnType<import('../state.js').createStore>,
- *   forward: ReturnType<import('./forward.js').createForwardActions>}} deps
+ *   forward: ReturnType<import('./forward.js').createForwardActions>, modelChanged?: () => Promise<void>}} deps
  */
-export function createUpdateActions({ api, store, forward }) {
-  const names = store.get().model.layers.filter((L) => L.params > 0).map((L) => L.name);
+export function createUpdateActions({ api, store, forward, modelChanged }) {
+  // read at each use: the model changes when the learner opens a network trained in the lab
+  const names = () => store.get().model.layers.filter((L) => L.params > 0).map((L) => L.name);
   const set = (patch) => store.set(patch);
   const busy = (k, v) => set({ busy: { ...store.get().busy, [k]: v } });
 
@@ -46,7 +47,7 @@ export function createUpdateActions({ api, store, forward }) {
     const id = store.get().paramsFetch + 1;
     set({ paramsFetch: id, busy: { ...store.get().busy, params: true } });
     try {
-      const answers = await Promise.all(names.map((n) => api.params(n)));
+      const answers = await Promise.all(names().map((n) => api.params(n)));
       if (store.get().paramsFetch !== id) return;
       const params = {};
       answers.forEach((a) => { params[a.layer] = a.params; });
@@ -89,6 +90,9 @@ export function createUpdateActions({ api, store, forward }) {
       set(backwardGone());
       try {
         const r = await api.reset();
+        // from a network trained in the lab back to the served one: another architecture, read anew
+        const other = store.get().trained || store.get().model.source === 'uploaded';
+        if (other && modelChanged) { set({ update: null, error: null }); await modelChanged(); return; }
         const now = store.get();
         set({ update: null, error: null,
           ...(r.forward && now.forward ? { forward: forwardOf(r.forward, now.forward.input, now.forward.version) }

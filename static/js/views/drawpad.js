@@ -159,7 +159,11 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
 
   /** A sample (white on black, 28×28) as ink on the pad. @param {number} i */
   function sampleCanvas(i) {
-    const bytes = Uint8Array.from(atob(samples.images[i]), (c) => c.charCodeAt(0));
+    return imageCanvas(Uint8Array.from(atob(samples.images[i]), (c) => c.charCodeAt(0)));
+  }
+
+  /** @param {Uint8Array} bytes (28, 28) white on black */
+  function imageCanvas(bytes) {
     const c = h('canvas', { width: 28, height: 28 });
     const img = c.getContext('2d').createImageData(28, 28);
     for (let k = 0; k < 784; k++) {
@@ -192,6 +196,13 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
     isEmpty,
     get version() { return version; },
     loadSample,
+    /** A 28×28 uint8 image (white on black) as the pad's ink, onChange not told: the caller sends it itself. */
+    showImage(bytes) {
+      strokes = [];
+      background = imageCanvas(bytes);
+      redraw();
+      version += 1;
+    },
     undo: () => undo.click(),
     update() {},
   };

@@ -70,5 +70,13 @@ export function createGradcheckView(root, { params, onCheck }) {
       button.disabled = false;
     }
   });
-  return { update() {} };
+  return {
+    update() {},
+    /** The parameters of another architecture (a network trained in the lab). @param {string[]} names */
+    setParams(names) {
+      replace(select, ...names.map((p) => h('option', { value: p }, p)));
+      status.textContent = '';
+      table.hidden = true;
+    },
+  };
 }
