@@ -18,14 +18,14 @@ import io
 import struct
 import urllib.parse
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from app.errors import AppError, TooLarge
-from app.services import geometry
+from app.services import geometry, photo
 
 ACCEPTED_FORMATS: Final = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 _MB: Final = 1024 * 1024
@@ -287,6 +287,10 @@ def _composite(lum: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 INK_THRESHOLD: Final = 0.1
 # Brightest ink above the background below this: nothing was drawn. A blank JPEG's noise stays well under it.
 MIN_INK: Final = 0.1
+# Shares of the picture taken for ink outside which the result is doubted aloud (`doubts`): an MNIST-like digit
+# photographed with a margin covers a few percent of the frame; a drawing on the page's pad, 3–15 %.
+TOO_LITTLE_INK: Final = 0.002
+TOO_MUCH_INK: Final = 0.35
 # Longest side of the "grayscale", "inverted" and "cropped" steps as kept for display: a photo stays a few hundred
 # kilobytes on the wire; a canvas (usually ≤ 560 px) is kept as it is.
 DISPLAY_MAX_SIDE: Final = 560
@@ -304,6 +308,8 @@ class Preprocessed:
     offset: tuple[int, int]  # (row, col) of the scaled digit's top-left corner in the 28×28 input
     background: float  # the level subtracted after inversion: the median of the border
     display_scale: float  # grayscale, inverted and cropped were shrunk by this factor for display; 1 = full size
+    photographed: bool = False  # the paper was lit unevenly or noisy, so its level was found everywhere (photo.py)
+    warnings: list[str] = field(default_factory=list)  # what looks wrong with the result, in words (`doubts`)
 
 
 def preprocess(gray: np.ndarray) -> Preprocessed:
@@ -322,16 +328,21 @@ def preprocess(gray: np.ndarray) -> Preprocessed:
         raise ValueError(f"preprocess expects a finite (H, W) array, got shape {gray.shape}")
     edge = geometry.border(gray)
     inverted = bool(np.median(edge) > 0.5)
-    ink = 1.0 - gray if inverted else gray
-    background = float(np.median(1.0 - edge if inverted else edge))
-    ink = np.clip(ink - background, 0.0, 1.0)
+    photographed = photo.looks_photographed(gray)
+    if photographed:  # uneven lighting, noise: the paper's level is found everywhere, not once (app.services.photo)
+        ink, background = photo.photo_ink(gray, inverted), 0.0
+    else:
+        ink = 1.0 - gray if inverted else gray
+        background = float(np.median(1.0 - edge if inverted else edge))
+        ink = np.clip(ink - background, 0.0, 1.0)
     peak = float(ink.max())
     if peak < MIN_INK:
         raise EmptyImageError(
             "The image is blank: nothing stands out from the background (a uniform or empty canvas). "
             "Draw a digit, or send a picture of one, and try again."
         )
-    top, left, bottom, right = geometry.bounding_box(ink > INK_THRESHOLD * peak)
+    mask = ink > INK_THRESHOLD * peak
+    top, left, bottom, right = geometry.bounding_box(mask)
     cropped = ink[top:bottom, left:right]
     scaled = geometry.fit_box(cropped)
     scaled /= scaled.max()  # > 0: the crop holds the brightest pixel, and Lanczos keeps a positive mass positive
@@ -354,7 +365,28 @@ def preprocess(gray: np.ndarray) -> Preprocessed:
         offset=offset,
         background=background,
         display_scale=display_scale,
+        photographed=photographed,
+        warnings=doubts(mask, (top, left, bottom, right)),
     )
+
+
+def doubts(mask: np.ndarray, bbox: tuple[int, int, int, int]) -> list[str]:
+    """What looks wrong in what was taken for ink, in words for the learner (shown beside the input): the network
+    reads what it is given, and a digit cut off or lost in a busy background is misread however good the network."""
+    h, w = mask.shape
+    top, left, bottom, right = bbox
+    share = float(mask.mean())
+    found = []
+    if top == 0 or left == 0 or bottom == h or right == w:
+        found.append("The ink touches the edge of the picture: part of the digit may be cut off. Leave a margin "
+                     "around it.")
+    if share < TOO_LITTLE_INK:
+        found.append(f"Very little ink was found ({share:.2%} of the picture): the digit may be too small or too "
+                     "faint. Fill more of the picture with it.")
+    if share > TOO_MUCH_INK:
+        found.append(f"Much of the picture reads as ink ({share:.0%}): the background may not be plain. "
+                     "Photograph the digit on plain paper, evenly lit.")
+    return found
 
 
 def image_to_input(data: bytes, limits: ImageLimits | None = None) -> Preprocessed:
