@@ -1,7 +1,8 @@
 // static/js/lib/backprop.js against the engine: every number the page redoes (what a layer passes down, a conv
 // neuron's sum, one weight's gradient, the losses) equals cnn's own on two networks (fixtures.py engine_fixtures):
 // a small one with non-square shapes, C > 1, stride 2 with padding 1, stride 1 with padding 2 and an overlapping
-// max-pool, and the pretrained LeNet-5 on an MNIST digit.
+// max-pool; the pretrained LeNet-5 on an MNIST digit; and one with the layers that carry no weight besides ReLU and
+// max-pool (tanh, an overlapping average pool, sigmoid, dropout, leaky ReLU).
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -16,7 +17,8 @@ const nets = loadFixtures('backprop');
 const RTOL = 1e-12; // float64 both sides; only the order of the sums differs
 
 /** GET /api/model's row for a layer: what gradientBelow is told about it. */
-const modelRow = (l) => ({ index: l.index, kind: l.kind, stride: l.stride, padding: l.padding });
+const modelRow = (l) => ({ index: l.index, kind: l.kind, stride: l.stride, padding: l.padding, size: l.size,
+  negative_slope: l.negative_slope });
 
 for (const [net, pass] of Object.entries(nets)) {
   const layers = pass.layers;

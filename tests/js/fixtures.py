@@ -178,6 +178,25 @@ SMALL_NET: dict[str, Any] = {
 }
 
 
+# The layers the page redoes without a weight: tanh, an overlapping average pool, sigmoid, dropout (at use: nothing)
+# and a leaky ReLU, between convolutions and a dense layer.
+SMOOTH_NET: dict[str, Any] = {
+    "input_shape": [1, 11, 13],
+    "layers": [
+        {"type": "Conv2D", "out_channels": 3, "kernel_size": 3, "padding": 1},  # (3, 11, 13)
+        {"type": "Tanh"},
+        {"type": "AvgPool2D", "size": 3, "stride": 2},  # (3, 5, 6)
+        {"type": "Conv2D", "out_channels": 4, "kernel_size": 2},  # (4, 4, 5)
+        {"type": "Sigmoid"},
+        {"type": "Flatten"},
+        {"type": "Dropout", "p": 0.5},
+        {"type": "Dense", "out_features": 6},
+        {"type": "LeakyReLU", "negative_slope": 0.1},
+        {"type": "Dense", "out_features": 4},
+    ],
+}
+
+
 def _pass(model: Any, x: np.ndarray, target: int) -> dict[str, Any]:
     """One forward and backward pass (cross-entropy on `target`), every layer's arrays for the first example."""
     logits = model.forward(x)
@@ -195,8 +214,7 @@ def _pass(model: Any, x: np.ndarray, target: int) -> dict[str, Any]:
             winners = np.zeros(entry.input.shape[1:])
             winners[np.arange(routing.shape[0])[:, None, None], routing[..., 0], routing[..., 1]] = 1
             row.update(routing=wire_array(routing, "int32"), winners=wire_array(winners))
-        if entry.kind == "Conv2D":
-            row.update(stride=layer.stride, padding=layer.padding)
+        row.update(layer.config())  # what GET /api/model says of it: stride, padding, size, negative_slope…
         layers.append(row)
     return {
         "target": target,
@@ -221,6 +239,7 @@ def engine_fixtures(seed: int = 0) -> dict[str, Any]:
     return {
         "small": _pass(small, rng.normal(size=(1, *SMALL_INPUT)), target=3),
         "lenet5": _pass(lenet, images[7][None, None] / 255.0, target=2),  # a "7" pushed towards 2: large gradients
+        "smooth": _pass(build_model(SMOOTH_NET, rng=rng), rng.normal(size=(1, 1, 11, 13)), target=1),
     }
 
 

@@ -29,6 +29,54 @@ export function reluBackward(dout, net) {
 }
 
 /**
+ * Through a smooth activation, from its output y: tanh′ = 1 − y², σ′ = y(1 − y).
+ * @param {Tensor} dout ∂E/∂out  @param {Tensor} out the activation's output, same shape
+ * @param {'Tanh'|'Sigmoid'} kind  @returns {Tensor}
+ */
+export function smoothBackward(dout, out, kind) {
+  const data = new Float64Array(dout.data.length);
+  for (let i = 0; i < data.length; i++) {
+    const y = out.data[i];
+    data[i] = dout.data[i] * (kind === 'Tanh' ? 1 - y * y : y * (1 - y));
+  }
+  return { shape: dout.shape, data };
+}
+
+/**
+ * Leaky ReLU: f′(net) = 1 where net > 0, else the negative slope.
+ * @param {Tensor} dout  @param {Tensor} net the activation's input  @param {number} slope  @returns {Tensor}
+ */
+export function leakyReluBackward(dout, net, slope) {
+  const data = new Float64Array(dout.data.length);
+  for (let i = 0; i < data.length; i++) data[i] = dout.data[i] * (net.data[i] > 0 ? 1 : slope);
+  return { shape: dout.shape, data };
+}
+
+/**
+ * Average pooling: each output's error is shared equally by the size × size cells of its window (overlapping windows
+ * add up).
+ * @param {Tensor} dout (C, OH, OW)  @param {number[]} inShape [C, H, W]  @param {number} size  @param {number} stride
+ * @returns {Tensor} (C, H, W)
+ */
+export function avgPoolBackward(dout, inShape, size, stride) {
+  const [C, H, W] = inShape;
+  const [, OH, OW] = dout.shape;
+  const data = new Float64Array(C * H * W);
+  const share = 1 / (size * size);
+  for (let c = 0; c < C; c++) {
+    for (let i = 0; i < OH; i++) {
+      for (let j = 0; j < OW; j++) {
+        const g = dout.data[(c * OH + i) * OW + j] * share;
+        for (let u = 0; u < size; u++) {
+          for (let v = 0; v < size; v++) data[(c * H + i * stride + u) * W + j * stride + v] += g;
+        }
+      }
+    }
+  }
+  return { shape: inShape, data };
+}
+
+/**
  * Max-pool: each output's error goes to the input cell its maximum came from; every other cell gets 0.
  * @param {Tensor} dout (C, OH, OW)  @param {Tensor} routing (C, OH, OW, 2) input (row, col) of each maximum
  * @param {number[]} inShape [C, H, W]  @returns {Tensor} (C, H, W)
@@ -209,8 +257,12 @@ export function gradientBelow(layer, payload, below, forward, weights, inShape) 
   let t = null;
   switch (layer.kind) {
     case 'ReLU': t = reluBackward(d, forward.layers[layer.index - 1]); break;
+    case 'LeakyReLU': t = leakyReluBackward(d, forward.layers[layer.index - 1], layer.negative_slope ?? 0.01); break;
+    case 'Tanh': case 'Sigmoid': t = smoothBackward(d, forward.layers[layer.index], layer.kind); break;
     case 'MaxPool2D': t = poolBackward(d, payload.routing, inShape); break;
-    case 'Flatten': t = { shape: inShape, data: d.data }; break;
+    case 'AvgPool2D': t = avgPoolBackward(d, inShape, layer.size, layer.stride ?? layer.size); break;
+    // Dropout does nothing when the network is used rather than trained, and Identity never does.
+    case 'Flatten': case 'Dropout': case 'Identity': t = { shape: inShape, data: d.data }; break;
     case 'Dense': t = weights ? denseBackward(d, weights.W) : null; break;
     case 'Conv2D': t = weights ? convBackward(d, weights.W, inShape, layer.stride ?? 1, layer.padding ?? 0) : null;
       break;

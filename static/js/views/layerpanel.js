@@ -188,7 +188,8 @@ export function createLayerPanel(root, { layer: L, model, onNeuron, onSelect, on
       signed: true, xlabels: isLast ? labels : undefined, mark: markFor('delta'),
       caption: L.kind === 'Dense' ? '∂E/∂b = δ' : undefined });
     const g = s.forward ? gradientBelow(L, p, belowPayload, s.forward, weights, inShape) : null;
-    if (!g) fig.down.clear('loading the weights…');
+    // Without a local rule for this kind (e.g. BatchNorm), the next step's message brings it.
+    if (!g) fig.down.clear(L.params ? 'loading the weights…' : 'shown when the next step reaches the layer below');
     else {
       const under = [];
       if (L.kind === 'MaxPool2D') {
