@@ -137,7 +137,7 @@ store.subscribe((s, prev) => {
     else stepsLater();
   }
   if (s.error !== prev.error) errorView.update(s.error);
-  prediction.update({ forward: s.forward, target: s.target });
+  prediction.update({ forward: s.forward, target: s.target, labels: s.model.class_labels });
   controls.update({ ...s, lossValue: lossValue(s), waiting: passWaiting(s) });
   for (const p of panels) p.update(s);
   explain.update(s);

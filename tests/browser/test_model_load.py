@@ -53,6 +53,13 @@ def test_an_onnx_model_loads_shows_its_summary_and_the_page_runs_on_it(page: Pag
     expect(page.get_by_test_id("input-28")).to_have_attribute("width", "8")
     expect(page.get_by_test_id("error")).to_have_text("")
     expect(page.get_by_test_id("model-load-error")).to_have_text("")
+    # Its classes are the file's: the prediction names one, the target offers the three.
+    expect(page.get_by_test_id("prediction")).to_have_text(["red", "green", "blue"][answer["prediction"]])
+    expect(page.get_by_test_id("target").locator("option")).to_have_text(["red", "green", "blue"])
+    with page.expect_response("**/api/backward") as backward:
+        page.get_by_test_id("backward-run").click()
+    assert backward.value.status == 200
+    expect(page.get_by_test_id("error")).to_have_text("")
 
 
 def test_a_file_that_is_no_model_is_refused_in_plain_words(page: Page, console: ConsoleLog) -> None:
@@ -80,3 +87,4 @@ def test_reset_returns_the_page_to_the_served_model(page: Page) -> None:
     expect(page.get_by_test_id("layer-11")).to_be_visible()
     expect(page.get_by_test_id("input-28")).to_have_attribute("width", "28")
     expect(page.get_by_test_id("error")).to_have_text("")
+    expect(page.get_by_test_id("target").locator("option")).to_have_count(10)

@@ -45,6 +45,10 @@ export function createControlsView(root, on) {
      *   lossValue: {value: number, formula: string}|null, waiting: boolean, busy: Record<string, boolean>}} s
      *   waiting: the pass asked for has not arrived yet */
     update(s) {
+      const names = s.model.class_labels;
+      if (names.length !== target.options.length || names.some((l, k) => target.options[k].text !== l)) {
+        target.replaceChildren(...names.map((l, k) => h('option', { value: k }, l))); // another network's classes
+      }
       const t = s.target ?? s.forward?.prediction ?? 0;
       if (String(t) !== target.value) target.value = String(t);
       targetNote.textContent = s.target === null ? '= prediction' : 'chosen';

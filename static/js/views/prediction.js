@@ -8,9 +8,10 @@ const INK = '#1f4e8c', PALE = '#9db4d3';
 
 /**
  * @param {HTMLElement} root  @param {{labels: string[], onPick: (k: number) => void}} opts
- * @returns {{update: (d: {forward: object|null, target: number|null}) => Promise<void>}}
+ * @returns {{update: (d: {forward: object|null, target: number|null, labels?: string[]}) => Promise<void>}}
+ *   labels: the classes of the network the session runs now (an uploaded model names its own), else opts.labels
  */
-export function createPredictionView(root, { labels, onPick }) {
+export function createPredictionView(root, { labels: initialLabels, onPick }) {
   const digit = h('div', { class: 'prediction-digit', 'data-testid': 'prediction', 'aria-live': 'polite' }, '–');
   const words = h('p', { class: 'confidence' }, 'Draw a digit to see what the network thinks.');
   const probsBox = h('div', { class: 'probs', 'data-testid': 'probabilities' });
@@ -22,7 +23,7 @@ export function createPredictionView(root, { labels, onPick }) {
   let last = null;
 
   return {
-    update({ forward, target }) {
+    update({ forward, target, labels = initialLabels }) {
       if (!forward) {
         digit.textContent = '–';
         digit.dataset.value = '';
@@ -35,8 +36,8 @@ export function createPredictionView(root, { labels, onPick }) {
       digit.textContent = labels[forward.prediction];
       digit.dataset.value = String(forward.prediction);
       words.textContent = `${pct(p[forward.prediction])} sure`;
-      if (last && last.p === p && last.target === target) return Promise.resolve();
-      last = { p, target };
+      if (last && last.p === p && last.target === target && last.labels === labels) return Promise.resolve();
+      last = { p, target, labels };
       return bars.update({
         labels,
         yrange: [0, 1.05],

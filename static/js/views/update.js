@@ -13,7 +13,7 @@ import { createHeatmap } from './heatmap.js';
  * @param {HTMLElement} root
  * @param {{onApply: (lr: number, momentum: number) => void, labels: string[]}} o
  */
-export function createUpdateView(root, { onApply, labels }) {
+export function createUpdateView(root, { onApply, labels: initialLabels }) {
   const lr = h('input', { type: 'number', id: 'lr', 'data-testid': 'lr', value: '0.001', min: '0', step: '0.0005',
     inputmode: 'decimal', 'aria-label': 'Learning rate' });
   const momentum = h('input', { type: 'number', id: 'momentum', 'data-testid': 'momentum', value: '0', min: '0',
@@ -71,7 +71,8 @@ export function createUpdateView(root, { onApply, labels }) {
     onApply(rate, mu);
   });
 
-  function paint(u) {
+  /** @param {object} u  the step's answer  @param {string[]} labels  the classes of the network the session runs */
+  function paint(u, labels) {
     charts.hidden = false;
     // the server's loss after every step since the reset, and the loss before the first one when this page saw it
     if (u.steps === 1) firstLoss = u.loss_before;
@@ -137,7 +138,7 @@ export function createUpdateView(root, { onApply, labels }) {
       }
       if (u.error) { message.textContent = u.error; return; }
       message.textContent = '';
-      paint(u);
+      paint(u, s.model?.class_labels ?? initialLabels);
     },
   };
 }
