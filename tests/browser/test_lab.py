@@ -180,3 +180,19 @@ def test_the_lab_at_phone_size(new_page: Callable[..., Page], server_url: str, t
     row = page.get_by_test_id("lab-layer-0").bounding_box()
     assert row is not None and row["x"] >= 0 and row["x"] + row["width"] <= 390
     page.get_by_test_id("lab").screenshot(path=str(tmp_path / "lab-390.png"))
+
+
+def test_a_reload_mid_run_takes_the_job_up_again(new_page: Callable[..., Page], server_url: str) -> None:
+    """The tab remembers its job: after a reload the lab opens on it, replays its curves from the first point and
+    follows it to the end (without this, the one job a session may have would block every new start)."""
+    page = open_lab(new_page, server_url)
+    set_setting(page, "train_size", "2000")
+    set_setting(page, "epochs", "2")
+    page.get_by_test_id("lab-start").click()
+    page.wait_for_function("() => document.querySelector('[data-testid=lab-status]')?.dataset.state === 'running'")
+    page.reload()
+    expect(page.get_by_test_id("lab-open")).to_have_attribute("aria-expanded", "true")
+    page.wait_for_function(ENDED, timeout=60_000)
+    expect(page.get_by_test_id("lab-status")).to_contain_text("test accuracy")
+    assert min(trace_points(page, "lab-loss-curve")) > 0
+    expect(page.get_by_test_id("lab-layers").locator("> li")).to_have_count(5)  # the job's own network

@@ -18,6 +18,19 @@ const REFUSED = {
  * @param {{api: ReturnType<import('../api.js').createApi>, store: ReturnType<import('../state.js').createStore>,
  *   visualizer: ReturnType<import('./model.js').createModelSwitch>}} deps
  */
+// The tab's last job, kept across a reload (the server allows one job per session: a page that forgot it could start
+// no other until it ends). Per tab, as the session is.
+const JOB_KEY = 'cnn-lab-job';
+
+/** The id of the job this tab last started, if any. */
+export function rememberedJob() {
+  try { return sessionStorage.getItem(JOB_KEY); } catch { return null; }
+}
+
+function remember(id) {
+  try { if (id) sessionStorage.setItem(JOB_KEY, id); else sessionStorage.removeItem(JOB_KEY); } catch { /* private mode */ }
+}
+
 export function createLabActions({ api, store, visualizer }) {
   const lab = () => store.get().lab;
   const setLab = (patch) => store.set({ lab: { ...lab(), ...patch } });
@@ -73,8 +86,21 @@ export function createLabActions({ api, store, visualizer }) {
     }
   }
 
+  /** Take up the job this tab started before a reload: its whole stream again from the first message. */
+  async function resume(id) {
+    try {
+      const r = await api.trainStatus(id, 10 ** 9); // the state only: the stream replays the messages
+      if (lab().job) return; // a new one was started meanwhile
+      setLab({ job: jobOf(r), ...(r.request?.spec ? { rows: rowsOf(r.request.spec) } : {}) });
+      follow(id);
+      if (r.request?.spec) checkLater();
+    } catch {
+      remember(null); // gone (forgotten by the server, or another server's): nothing to take up
+    }
+  }
+
   return {
-    /** The presets, and the tiny one in the editor. */
+    /** The presets, and the tiny one in the editor; then the job this tab had running before a reload, if any. */
     async init() {
       try {
         const { presets } = await api.presets();
@@ -84,6 +110,8 @@ export function createLabActions({ api, store, visualizer }) {
       } catch (err) {
         setLab({ message: `The presets could not be loaded: ${err.message}` });
       }
+      const id = rememberedJob();
+      if (id && !lab().job) await resume(id);
     },
     /** Show or hide the lab; the first time it opens, its presets are asked for. */
     toggle() {
@@ -120,6 +148,7 @@ export function createLabActions({ api, store, visualizer }) {
       try {
         const r = await api.train({ spec: specOf(l.rows), ...l.settings });
         setLab({ job: jobOf(r), busy: false });
+        remember(r.id);
         follow(r.id);
       } catch (err) {
         const lead = REFUSED[err.code];

@@ -3,7 +3,7 @@
 // nothing until it is opened: a learner who never opens it costs no request.
 
 import { h } from '../lib/dom.js';
-import { createLabActions } from './actions.js';
+import { createLabActions, rememberedJob } from './actions.js';
 import { createEditorView } from './editor.js';
 import { createModelSwitch } from './model.js';
 import { createResultsView } from './results.js';
@@ -57,5 +57,6 @@ export function createLab(root, { api, store, pad, applyForward }) {
   render(store.get());
 
   open.addEventListener('click', () => act.toggle());
+  if (rememberedJob()) act.toggle(); // reloaded while it trained: open the lab on that job again
   return { visualizer, actions: act };
 }
