@@ -4,6 +4,8 @@ model's 3×8×8 in colour, and every layer of the new network is drawn. A file t
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 from onnx import helper
 from playwright.sync_api import Page, expect
@@ -88,3 +90,23 @@ def test_reset_returns_the_page_to_the_served_model(page: Page) -> None:
     expect(page.get_by_test_id("input-28")).to_have_attribute("width", "28")
     expect(page.get_by_test_id("error")).to_have_text("")
     expect(page.get_by_test_id("target").locator("option")).to_have_count(10)
+
+
+def test_labels_and_normalization_given_in_the_page_go_with_the_upload(page: Page) -> None:
+    page.get_by_text("Labels and normalization").click()
+    page.get_by_test_id("model-labels").fill("rouge, vert, bleu")
+    page.get_by_test_id("model-mean").fill("0.5, 0.5, 0.5")
+    page.get_by_test_id("model-std").fill("0.25, 0.25, 0.25")
+    with page.expect_response("**/api/forward") as forward:
+        page.get_by_test_id("model-file").set_input_files(
+            files=[{"name": "colour.onnx", "mimeType": "application/octet-stream", "buffer": colour_onnx()}])
+    assert forward.value.status == 200
+    summary = page.get_by_test_id("model-load-summary")
+    expect(summary).to_contain_text("rouge, vert, bleu")
+    expect(summary).to_contain_text("mean 0.5, 0.5, 0.5, std 0.25, 0.25, 0.25")
+    expect(page.get_by_test_id("target").locator("option")).to_have_text(["rouge", "vert", "bleu"])
+    # The drawing (dark ink on white) resized and normalized by the server: (1 − 0.5) / 0.25 = 2 where paper shows.
+    wire = forward.value.json()["input"]
+    values = np.frombuffer(base64.b64decode(wire["data"]), dtype="<f4").reshape(wire["shape"])
+    assert values.shape == (3, 8, 8) and values.max() == 2.0
+    expect(page.get_by_test_id("input-28")).to_have_attribute("width", "8")

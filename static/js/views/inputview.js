@@ -45,9 +45,9 @@ export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
   const stepsBox = h('div', { class: 'steps' });
   const details = h('details', { class: 'steps-details' },
     h('summary', {}, 'How the drawing becomes 28×28'), stepsBox);
+  const caption = h('p', { class: 'caption' }, '28×28 values in [0, 1], white = 1 (MNIST’s convention)');
   root.append(h('div', { class: 'input-box' },
-    h('h3', { class: 'mini-title' }, 'What the network reads'), canvas,
-    h('p', { class: 'caption' }, '28×28 values in [0, 1], white = 1 (MNIST’s convention)'), readout));
+    h('h3', { class: 'mini-title' }, 'What the network reads'), canvas, caption, readout));
   stepsRoot.append(details);
   let input = null;
 
@@ -67,6 +67,11 @@ export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
       input = t;
       canvas.classList.toggle('is-empty', !t);
       if (t) paint(canvas, t);
+      if (t) {
+        caption.textContent = t.shape.length === 3 ? `${t.shape.join('×')}: red, green, blue, each in [0, 1] unless `
+          + 'the model normalizes them' : t.shape[0] === 28 && t.shape[1] === 28
+          ? '28×28 values in [0, 1], white = 1 (MNIST’s convention)' : `${t.shape.join('×')} values, white = 1`;
+      }
       else canvas.getContext('2d').clearRect(0, 0, 28, 28);
     },
     updateSteps(steps) {

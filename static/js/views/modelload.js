@@ -31,10 +31,12 @@ export function drawingFile(pixels) {
 /**
  * Upload a model for this tab's session. The only request this module makes: api.js, shared with the training lab's
  * work in progress, gains it later. @param {{tab: string}} api  @param {File} file
+ * @param {{labels: string, mean: string, std: string}} choices  the learner's, sent when not empty
  */
-async function uploadModel(api, file) {
+async function uploadModel(api, file, choices) {
   const form = new FormData();
   form.append('file', file);
+  for (const [k, v] of Object.entries(choices)) if (v.trim()) form.append(k, v.trim());
   let res;
   try {
     res = await fetch('/api/model', { method: 'POST', headers: { 'X-Tab-Id': api.tab }, body: form });
@@ -91,9 +93,19 @@ export function createModelLoad(root, { api, store, sendInput }) {
   const error = h('p', { class: 'error', role: 'alert', 'data-testid': 'model-load-error' });
   const body = h('div', { class: 'model-load-summary', 'data-testid': 'model-load-summary' });
   const details = h('details', { class: 'model-load-details' }, h('summary', {}, 'Model summary'), body);
+  const field = (name, label, placeholder) => h('label', { class: 'field-row' }, `${label} `,
+    h('input', { type: 'text', name, placeholder, 'data-testid': `model-${name}`, size: 28 }));
+  const options = h('details', { class: 'model-load-options' },
+    h('summary', {}, 'Labels and normalization (optional, else the file’s)'),
+    field('labels', 'Class labels', 'cat, dog, … one per output'),
+    field('mean', 'Mean per channel', '0.4914, 0.4822, 0.4465'),
+    field('std', 'Std per channel', '0.2470, 0.2435, 0.2616'));
+  const choices = () => Object.fromEntries(['labels', 'mean', 'std'].map((k) => [k,
+    options.querySelector(`input[name=${k}]`).value]));
   root.append(h('div', { class: 'model-load' },
-    h('label', { for: 'model-file', class: 'button-like', title: 'An .onnx (as PyTorch exports it) or an .npz '
-      + 'saved by cnn-train: this tab runs it until Reset' }, 'Load a model…'), input, status, error, details));
+    h('label', { for: 'model-file', class: 'button', title: 'An .onnx (as PyTorch exports it) or an .npz '
+      + 'saved by cnn-train: this tab runs it until Reset' }, 'Load a model…'), input, status, error, options,
+    details));
 
   /** Read the session's architecture again and show it: everything computed for the old one goes. */
   async function adopt() {
@@ -110,7 +122,7 @@ export function createModelLoad(root, { api, store, sendInput }) {
     if (!file) return;
     store.set({ modelUpload: { busy: true, error: null, file: file.name } });
     try {
-      await uploadModel(api, file);
+      await uploadModel(api, file, choices());
       store.set({ modelUpload: { busy: false, error: null, file: file.name } });
       details.open = true;
       await adopt();
