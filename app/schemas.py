@@ -128,6 +128,28 @@ class GradcheckRequest(BaseModel):
     seed: StrictInt = Field(default=0, ge=0, le=2**31 - 1, description="Seed for choosing the weights.")
 
 
+ExplainMethod = Literal["saliency", "grad_cam", "occlusion"]
+
+
+class ExplainRequest(BaseModel):
+    method: ExplainMethod = Field(description="saliency: |∂score/∂input|; grad_cam: the last convolution's maps "
+                                  "weighted by the spatial means of ∂score/∂maps; occlusion: the score's drop when a "
+                                  "patch of the input is hidden.")
+    target: StrictInt | None = Field(default=None, ge=0, description="The class to explain (default: the "
+                                     "prediction).")
+
+
+class ExplainResponse(BaseModel):
+    method: ExplainMethod = Field(description="The method used.")
+    target: int = Field(description="The class explained.")
+    label: str = Field(description="Its name.")
+    prediction: int = Field(description="The class the network predicts for the input.")
+    map: WireArray = Field(description="The map over the input, (H, W): where it is large, the input mattered most "
+                           "to the class's score (occlusion: negative where hiding the pixels raised it).")
+    layer: str | None = Field(default=None, description="Grad-CAM: the layer whose maps were weighted.")
+    meaning: str = Field(description="One sentence on what the map shows.")
+
+
 # ---------------------------------------------------------------------------------------------- layers of a pass
 
 

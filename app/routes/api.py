@@ -17,6 +17,8 @@ from app.schemas import (
     BackwardRequest,
     BackwardResponse,
     ErrorResponse,
+    ExplainRequest,
+    ExplainResponse,
     ForwardRequest,
     ForwardResponse,
     GradcheckRequest,
@@ -112,6 +114,13 @@ async def reset(state: SessionDep, net: NetworkDep) -> ResetResponse:
 async def gradcheck(body: GradcheckRequest, state: SessionDep, svc: ServicesDep) -> GradcheckResponse:
     # Its cost is bounded: at most 64 sampled weights (GradcheckRequest.samples), two forwards each.
     return await svc.gate.run(svc.network.gradcheck, state, body)
+
+
+@router.post("/explain", response_model=ExplainResponse, responses={**ERRORS, **GATED},
+             summary="Why the network predicts what it does: a saliency, Grad-CAM or occlusion map over the input")
+async def explain(body: ExplainRequest, state: SessionDep, svc: ServicesDep) -> ExplainResponse:
+    # Through the gate: occlusion runs ~150 forwards (in batches), a few tens of milliseconds.
+    return await svc.gate.run(svc.network.explain, state, body)
 
 
 @router.get("/export", summary="The session's current tensors (float64) as an .npz file",

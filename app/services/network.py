@@ -27,6 +27,8 @@ from app.errors import InvalidRequest, NoBackwardYet, NoInputYet, SessionExpired
 from app.schemas import (
     BackwardRequest,
     BackwardResponse,
+    ExplainRequest,
+    ExplainResponse,
     ForwardResponse,
     GradcheckEntry,
     GradcheckRequest,
@@ -62,6 +64,7 @@ from cnn import (
     softmax,
     summary,
 )
+from cnn.explain import grad_cam, occlusion, saliency
 from cnn.gradcheck import compare, sample_indices
 
 MNIST_SHAPE = (1, 28, 28)  # models reading this get MNIST's preprocessing (images.preprocess); others are resized
@@ -92,6 +95,17 @@ class ForwardInput:
     data: bytes | None = None
     shape: tuple[int, ...] = MNIST_SHAPE  # the model input shape the server preprocessed for
     limits: ImageLimits | None = None  # those `data` was decoded under
+
+
+# One sentence per explanation, for the page to show beside the map (the learner's words, not the papers').
+EXPLAIN_MEANING = {
+    "saliency": "How much the score of {label} would change if each pixel changed a little: bright pixels are the "
+                "ones the network is most sensitive to (|∂score/∂pixel|).",
+    "grad_cam": "Where the last convolution ({layer}) found evidence for {label}: its feature maps, each weighted by "
+                "how much it raises the score on average, added up, and only the positive part kept (Grad-CAM).",
+    "occlusion": "How much the score of {label} drops when a 6×6 patch around each pixel is blanked out: the parts "
+                 "of the input the prediction cannot do without.",
+}
 
 
 class NetworkService:
@@ -465,6 +479,31 @@ class NetworkService:
             max_absolute_error=max(e.absolute_error for e in entries),
             resolution=finite_difference_resolution(loss),
         )
+
+    def explain(self, state: SessionState, request: ExplainRequest) -> ExplainResponse:
+        """Why the network predicts what it does on the session's input (cnn.explain), for the predicted class or the
+        one asked for; on a scratch model, so the session's warm pass is left as it was."""
+        x = self._batch(state)
+        self._check_target(state, request.target)
+        with self._warm_for(state).scratch() as scratch:
+            self._bind(scratch, state.params)
+            prediction = int(scratch.forward(x)[0].argmax())
+            target = prediction if request.target is None else request.target
+            layer = None
+            if request.method == "saliency":
+                values = saliency(scratch, x[0], target)
+            elif request.method == "grad_cam":
+                try:
+                    cam = grad_cam(scratch, x[0], target)
+                except ValueError as e:  # a network without a convolution
+                    raise InvalidRequest(str(e)) from None
+                values, layer = cam.map, cam.layer
+            else:
+                values = occlusion(scratch, x[0], target)
+        label = self.labels_of(state)[target]
+        return ExplainResponse(method=request.method, target=target, label=label, prediction=prediction,
+                               map=owned(values.astype(np.float32)), layer=layer,
+                               meaning=EXPLAIN_MEANING[request.method].format(label=label, layer=layer))
 
     def export(self, state: SessionState) -> bytes:
         """The session's current tensors, float64, as an .npz: the weights, and with an input every layer's input and
