@@ -210,6 +210,9 @@ class ForwardResponse(ForwardPass):
     input: WireArray | None = Field(description="The preprocessed input the network read ((28, 28) for a digit "
                                     "model, (H, W) or (C, H, W) for others); null when the request sent the input "
                                     "itself.")
+    input_warnings: list[str] = Field(default_factory=list, description="What looks wrong with the input the server "
+                                      "made from an image, in words for the learner: ink touching the edge, far too "
+                                      "little or too much ink. Empty when nothing does, or when the input was sent.")
 
 
 class BackwardResponse(BaseModel):

@@ -150,7 +150,8 @@ class Connection:
                 # Made for a digit model; the forward makes it again if the session runs another (ForwardInput.data).
                 data = decode_data_url(body.image, self.svc.image_limits)
                 pre = image_to_input(data, self.svc.image_limits)
-                new = ForwardInput(pre.input, steps=pre.steps, data=data, limits=self.svc.image_limits)
+                new = ForwardInput(pre.input, steps=pre.steps, data=data, limits=self.svc.image_limits,
+                                   warnings=tuple(pre.warnings))
             else:
                 raise InvalidRequest("forward needs \"image\", a data URL of the drawing, or \"input\", an array")
             return lambda state: net.forward(state, new)

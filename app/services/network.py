@@ -95,6 +95,7 @@ class ForwardInput:
     data: bytes | None = None
     shape: tuple[int, ...] = MNIST_SHAPE  # the model input shape the server preprocessed for
     limits: ImageLimits | None = None  # those `data` was decoded under
+    warnings: tuple[str, ...] = ()  # what looks wrong with the result (images.doubts), said beside the input
 
 
 # One sentence per explanation, for the page to show beside the map (the learner's words, not the papers').
@@ -215,7 +216,8 @@ class NetworkService:
         shape = self.shape_of(state)
         if shape == MNIST_SHAPE:
             pre = image_to_input(data, limits)
-            return ForwardInput(pre.input, steps=pre.steps, data=data, shape=shape, limits=limits)
+            return ForwardInput(pre.input, steps=pre.steps, data=data, shape=shape, limits=limits,
+                                warnings=tuple(pre.warnings))
         resized = image_to_resized_input(data, limits, (shape[0], shape[1], shape[2]))
         return ForwardInput(resized.input, steps=resized.steps, data=data, shape=shape, limits=limits)
 
@@ -275,7 +277,8 @@ class NetworkService:
         with self._held(state) as held:
             self._forward(state, held)
             result = payloads.forward_pass(held.model)
-        return ForwardResponse(**dict(result), input=state.input if new.steps is not None else None)
+        return ForwardResponse(**dict(result), input=state.input if new.steps is not None else None,
+                               input_warnings=list(new.warnings))
 
     def backward(self, state: SessionState, request: BackwardRequest) -> BackwardResponse:
         self._check_target(state, request.target)

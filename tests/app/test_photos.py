@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, ImageFilter
 
 from app.services import images, photo
 from cnn import load_model
 from cnn.data import load_mnist
 from cnn.pretrained import PRETRAINED_PATH
+from tests.app.wire import encode_input
 
 COUNT = 20
 
@@ -136,3 +138,16 @@ def test_what_looks_wrong_is_said() -> None:
     fine = np.zeros((100, 100))
     fine[20:80, 45:55] = 1.0
     assert images.preprocess(fine).warnings == []
+
+
+def test_the_forward_answer_says_what_looks_wrong(client: TestClient) -> None:
+    """An upload whose ink runs off the picture: the answer carries the doubt, in words, beside the input."""
+    pixels = np.full((100, 100), 255, np.uint8)
+    pixels[:70, 40:52] = 0  # a stroke that starts at the top edge
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    r = client.post("/api/forward", files={"file": ("cut.png", buf.getvalue(), "image/png")})
+    assert r.status_code == 200, r.text
+    assert any("touches the edge" in w for w in r.json()["input_warnings"])
+    sent = client.post("/api/forward", json={"input": encode_input(np.zeros((28, 28)) + 0.5)})
+    assert sent.json()["input_warnings"] == []  # the page's own input: nothing to doubt here
