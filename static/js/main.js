@@ -159,11 +159,16 @@ document.addEventListener('keydown', (ev) => {
   ev.preventDefault();
 });
 
-// The weights, once: every later change arrives with the step that made it. A session that runs a network
-// trained in the lab (the page was reloaded) shows that one: the page came with the served model.
-actions.loadParams();
+// A session that runs another network than the served one (trained in the lab, or uploaded; the page was reloaded)
+// shows that one: the page came with the served model, so the session's is read before its weights or an input
+// are asked for (an uploaded model may read another shape and have other layers).
 const outline = (m) => JSON.stringify([m.total_params, m.layers.map((L) => [L.name, L.kind, L.output_shape])]);
-api.model().then((m) => { if (outline(m) !== outline(model)) lab.visualizer.adopt('earlier'); }).catch(() => {});
+const running = await api.model().catch(() => model);
+if (outline(running) !== outline(model) || running.source !== (model.source ?? 'served')) {
+  store.set({ model: running, trained: running.source === 'trained' ? 'earlier' : null });
+}
+// The weights, once: every later change arrives with the step that made it.
+actions.loadParams();
 // Not empty on arrival: a sample digit, already through the network.
 if (samples.images.length) pad.loadSample(samples.labels.indexOf(7) >= 0 ? samples.labels.indexOf(7) : 0);
 else store.set({});

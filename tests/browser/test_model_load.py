@@ -110,3 +110,15 @@ def test_labels_and_normalization_given_in_the_page_go_with_the_upload(page: Pag
     values = np.frombuffer(base64.b64decode(wire["data"]), dtype="<f4").reshape(wire["shape"])
     assert values.shape == (3, 8, 8) and values.max() == 2.0
     expect(page.get_by_test_id("input-28")).to_have_attribute("width", "8")
+
+
+def test_a_reloaded_page_runs_the_model_its_tab_uploaded(page: Page) -> None:
+    with page.expect_response("**/api/forward"):
+        page.get_by_test_id("model-file").set_input_files(
+            files=[{"name": "colour.onnx", "mimeType": "application/octet-stream", "buffer": colour_onnx()}])
+    page.reload()
+    expect(page.locator("#model-summary")).to_contain_text("Your model colour.onnx, reading 3×8×8")
+    expect(page.get_by_test_id("input-28")).to_have_attribute("width", "8")
+    expect(page.get_by_test_id("target").locator("option")).to_have_text(["red", "green", "blue"])
+    expect(page.get_by_test_id("layer-4")).to_have_count(0)
+    expect(page.get_by_test_id("error")).to_have_text("")
