@@ -14,7 +14,9 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -137,8 +139,6 @@ app = create_app()
 
 def main(argv: list[str] | None = None) -> int:
     """The console script: cnn-visualizer --host 127.0.0.1 --port 8000 [--model PATH]."""
-    import uvicorn
-
     parser = argparse.ArgumentParser(prog="cnn-visualizer", description="Serve the CNN visualizer.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -162,7 +162,27 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn's own proxy_headers would trust them from 127.0.0.1 whatever the setting.
     # Several workers are separate processes that each import this module and build the app from the environment
     # (where --model was put above): uvicorn takes an import string for them.
-    target = create_app(settings) if args.workers == 1 else "app.main:app"
-    uvicorn.run(target, host=args.host, port=args.port, workers=args.workers,
-                ws_max_size=forward_body_bytes(settings.max_upload_bytes), server_header=False, proxy_headers=False)
+    options: dict[str, Any] = {"host": args.host, "port": args.port, "server_header": False, "proxy_headers": False,
+                               "ws_max_size": forward_body_bytes(settings.max_upload_bytes)}
+    if args.workers > 1:
+        uvicorn.run("app.main:app", workers=args.workers, **options)
+        return 0
+    server = _AnnouncingServer(uvicorn.Config(create_app(settings), **options))
+    server.run()
     return 0
+
+
+def _open_url(host: str, port: int) -> str:
+    """The address a person opens: a wildcard bind is reached at 127.0.0.1 on this machine."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's Server, whose start-up ends with one line saying where to open the page."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            log.info("ready: open %s in a browser (Ctrl+C stops the server)",
+                     _open_url(self.config.host, self.config.port))
