@@ -151,6 +151,9 @@ def test_the_explanation_gives_the_rule_of_the_current_layer(page: Page) -> None
         expect(explain.locator(".explain-head")).to_contain_text(f"Layer {index}:")
         for words in rules.get(index, []):
             expect(explain.get_by_test_id("explain-formula")).to_contain_text(words)
+        # the method named in words to look up, never the project's sources ("seed 000: bp_sensitivity_map")
+        assert all(t.startswith("look up:") for t in explain.locator(".source").all_inner_texts())
+        assert "seed" not in explain.inner_text().lower()
         if index == 11:  # δ of the target class: p − 1, with the p shown
             p = float(explain.get_by_test_id("explain-p").get_attribute("data-value") or "nan")
             y = float(explain.get_by_test_id("explain-y").get_attribute("data-value") or "nan")

@@ -7,7 +7,8 @@ import { at as atIndex, ravel, unravel } from '../lib/tensor.js';
 import { at, eq, formula, num, sumLine } from '../lib/numbers.js';
 import { reachedLayer } from '../state.js';
 
-const SRC0 = 'seed 000: bp_sensitivity_map, bp_gradient';
+// Each formula names the method in words a learner can look up, never this project's files or source documents.
+const CONV_BACKWARD = 'look up: backpropagation through a convolutional layer (full convolution with the kernel rotated 180°)';
 
 /** @param {HTMLElement} root */
 export function createExplainView(root) {
@@ -21,7 +22,7 @@ export function createExplainView(root) {
       h('p', {}, 'Backpropagation starts at the loss E and moves one layer at a time towards the input. Each layer '
         + 'receives the gradient of E with respect to its output and passes the gradient with respect to its input '
         + 'down.'),
-      formula('δ = ∂E/∂net: the sensitivity map of a layer’s weighted input net', 'seed README'),
+      formula('δ = ∂E/∂net: the sensitivity map of a layer’s weighted input net', 'look up: backpropagation, the error term (sensitivity) δ'),
       h('p', {}, 'Press ', h('b', {}, 'Backward one layer'), ' (or →) to take the first step.'),
     ];
   }
@@ -31,14 +32,14 @@ export function createExplainView(root) {
     const t = b.target;
     const nodes = [];
     if (b.lossName === 'mse') {
-      nodes.push(formula('E = ½ Σₖ (tₖ − yₖ)² on the raw outputs y = net;  δₖ = ∂E/∂netₖ = yₖ − tₖ', 'seed 002'));
+      nodes.push(formula('E = ½ Σₖ (tₖ − yₖ)² on the raw outputs y = net;  δₖ = ∂E/∂netₖ = yₖ − tₖ', 'look up: mean squared error, its gradient'));
       const y = f.layers[L.index].data[k];
       nodes.push(eq(`class ${k}:`, `y${sub(k)} =`, num(y, { testid: 'explain-p' }), `, t${sub(k)} =`,
         num(k === t ? 1 : 0, { testid: 'explain-y' })));
       nodes.push(eq(`δ${sub(k)} = y − t =`, num(p.delta.data[k], { testid: 'explain-delta', cls: 'strong' })));
     } else {
       nodes.push(formula('p = softmax(net), E = −Σₖ yₖ ln pₖ;  δₖ = ∂E/∂netₖ = pₖ − yₖ (y: 1 for the target, '
-        + 'else 0)', 'softmax + cross-entropy'));
+        + 'else 0)', 'look up: softmax with cross-entropy loss, its gradient'));
       nodes.push(eq(`class ${k}:`, `p${sub(k)} =`, num(f.probabilities[k], { testid: 'explain-p' }), `, y${sub(k)} =`,
         num(k === t ? 1 : 0, { testid: 'explain-y' })));
       nodes.push(eq(`δ${sub(k)} = p${sub(k)} − y${sub(k)} =`, num(p.delta.data[k], { testid: 'explain-delta',
@@ -52,7 +53,7 @@ export function createExplainView(root) {
     const i = L.index;
     const x = i === 0 ? s.forward.input : s.forward.layers[i - 1];
     const W = s.params[L.name]?.W;
-    const nodes = [formula('passed down: ∂E/∂x = Wᵀδ;  ∂E/∂W = δ·xᵀ;  ∂E/∂b = δ', 'seed 002: fully connected layers')];
+    const nodes = [formula('passed down: ∂E/∂x = Wᵀδ;  ∂E/∂W = δ·xᵀ;  ∂E/∂b = δ', 'look up: backpropagation through a fully connected (dense) layer')];
     if (sel.part === 'down') {
       const [k] = sel.idx;
       nodes.push(h('p', {}, `What input ${k} (from the layer below) receives: the sum over this layer’s units.`));
@@ -85,7 +86,7 @@ export function createExplainView(root) {
     const k = ravel(idx, p.delta.shape.length === idx.length ? p.delta.shape : [p.delta.data.length]);
     const dout = p.delta.data[k], n = net.data[k], fp = n > 0 ? 1 : 0;
     return [
-      formula('δ = ∂E/∂out ⊙ f′(net), with f′(net) = 1 where net > 0, else 0', 'seed 000: ReluActivator.backward'),
+      formula('δ = ∂E/∂out ⊙ f′(net), with f′(net) = 1 where net > 0, else 0', 'look up: the derivative of ReLU'),
       h('p', {}, `Cell ${at(idx)}:`),
       eq('∂E/∂out =', num(dout, { testid: 'explain-dout' })),
       eq('net =', num(n, { testid: 'explain-net' }), '→ f′(net) =', num(fp, { testid: 'explain-fprime' })),
@@ -101,7 +102,7 @@ export function createExplainView(root) {
     const K = L.size, S = L.stride;
     let [c, oi, oj] = sel.idx;
     const nodes = [formula('each output is the max of its window; its error goes to that one input cell, the others '
-      + 'get 0', 'seed 000: MaxPoolingLayer.backward; seed 003')];
+      + 'get 0', 'look up: max pooling, backward pass (gradient routing)')];
     if (sel.part === 'down') {
       const [, r, q] = sel.idx;
       oi = Math.floor(r / S);
@@ -147,7 +148,7 @@ export function createExplainView(root) {
     const W = s.params[L.name]?.W;
     const P = L.padding, S = L.stride;
     const nodes = [formula(`δ below = δ ⋆ rot180(W) (zero-padded, full convolution); ∂E/∂W = x ⋆ δ; ∂E/∂b = Σ δ`,
-      SRC0)];
+      CONV_BACKWARD)];
     if (sel.part === 'dW') {
       const [f, c, u, v] = sel.idx;
       const g = convWeightGrad(x, p.delta, f, c, u, v, S, P);

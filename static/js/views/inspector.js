@@ -90,7 +90,7 @@ export function createInspectorView(root, { onNeuron }) {
     const prodScale = scaleFor(r.products, { signed: true });
     const nodes = [head,
       h('p', { class: 'formula' }, `net = Σ x[c, ${pos(y, L)}, ${pos(x, L, 'v')}] · W[${f}, c, u, v] + b${sub(f)}`,
-        h('span', { class: 'source' }, `summed over channels c and kernel rows u, columns v; seed 000: conv, get_patch`))];
+        h('span', { class: 'source' }, 'summed over channels c and kernel rows u, columns v; look up: convolution, forward pass (cross-correlation)'))];
     if (C > 1) {
       nodes.push(h('div', { class: 'channel-tabs', role: 'group', 'aria-label': 'Input channel' },
         h('span', {}, 'input channel:'), ...Array.from({ length: C }, (_, c) => h('button', {
