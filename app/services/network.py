@@ -44,7 +44,7 @@ from app.schemas import (
 )
 from app.services import payloads
 from app.services.images import ImageLimits, image_to_input
-from app.services.models import UploadedModel, describe
+from app.services.models import UnsupportedModel, UploadedModel, check_runnable, describe
 from app.services.resize import image_to_resized_input
 from app.services.sessions import SessionState
 from app.services.warm import WarmPass, WarmPasses
@@ -53,6 +53,7 @@ from cnn import (
     LOSSES,
     SGD,
     DivergenceError,
+    ModelFileError,
     Sequential,
     build_model,
     finite_difference_resolution,
@@ -116,6 +117,10 @@ class NetworkService:
         pristine, info = load_model_with_info(model_path, dtype="float64")  # float64: exact numbers for learners
         self.model_path = model_path
         self.served_meta = describe(info, model_path.name)  # labels and normalization from the file, if it says
+        try:  # the limits an uploaded model meets (input size, maps the page can receive), said at start-up
+            check_runnable(normalize_spec(pristine.spec()), pristine.output_shape, str(model_path))
+        except UnsupportedModel as e:
+            raise ModelFileError(e.message) from None
         self.max_learning_rate = max_learning_rate
         self.spec = pristine.spec()
         self.initial_params = {k: v.copy() for k, v in pristine.named_params().items()}

@@ -380,7 +380,8 @@ def test_cnn_visualizer_model_serves_an_onnx_file(monkeypatch: pytest.MonkeyPatc
     path = tmp_path / "tiny.onnx"
     path.write_bytes(tiny)
     started: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda target, **kwargs: started.update(target=target, **kwargs))
+    # The server is not started: its run() only records the app it was given.
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *args, **kwargs: started.update(target=self.config.app))
     monkeypatch.setenv("CNN_MODEL_PATH", "")  # main() sets it: the undo removes it again after the test
     assert main(["--model", str(path), "--port", "8123"]) == 0
     with TestClient(started["target"]) as client:
@@ -419,3 +420,11 @@ def test_a_model_whose_maps_are_too_large_to_show_is_refused(client: TestClient)
     proto = model(nodes, [weight("W1", rng, 300, 3, 1, 1)], input_shape=(1, 3, 128, 128))
     assert_error(upload(client, proto.SerializeToString(), "wide.onnx"), 422, "unsupported_model", "wide.onnx",
                  "9,830,400 values")
+
+
+def test_a_served_model_over_the_visualizer_s_limits_stops_start_up(make_client: MakeClient, tmp_path: Path) -> None:
+    path = tmp_path / "wide.onnx"
+    path.write_bytes(_colour_too_wide())
+    with pytest.raises(RuntimeError, match=r"cannot start: .*wide\.onnx: the model reads 200×200 images; the "
+                                           r"visualizer takes at most 128×128"):
+        make_client(model_path=path)
