@@ -126,6 +126,8 @@ export function createApi() {
     params: (layer) => request('GET', `/api/params/${encodeURIComponent(layer)}`),
     reset: () => request('POST', '/api/reset'),
     gradcheck: (param, samples = 8, seed = 0) => request('POST', '/api/gradcheck', { param, samples, seed }),
+    /** Why the network predicts what it does: {method, target?} → {map (H, W), target, label, meaning, …}. */
+    explain: (body) => request('POST', '/api/explain', body),
     inputSteps: () => request('GET', '/api/input/steps'),
     /** The architecture this tab's session runs (the served one, or one trained in the lab and put to use). */
     model: () => request('GET', '/api/model'),

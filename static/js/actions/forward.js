@@ -9,7 +9,7 @@ import { grayFromImageData, preprocess } from '../lib/preprocess.js';
 /** The forward state of a forward answer ({prediction, probabilities, layers}) on `input`. */
 export function forwardOf(r, input, version) {
   return { input, layers: r.layers.map((l) => l.output), prediction: r.prediction, probabilities: r.probabilities,
-    version };
+    version, input_warnings: r.input_warnings ?? [] };
 }
 
 /**

@@ -78,7 +78,8 @@ export function createUpdateActions({ api, store, forward, modelChanged }) {
         set({
           ...backwardGone(), update: { ...res, paramsBefore: lost ? undefined : now.params, paramsAfter },
           params: paramsAfter,
-          forward: now.forward && forwardOf(res.forward, now.forward.input, now.forward.version), error: null,
+          forward: now.forward && { ...forwardOf(res.forward, now.forward.input, now.forward.version),
+            input_warnings: now.forward.input_warnings }, error: null,
         });
       } catch (err) {
         set({ update: { ...(store.get().update || {}), error: err.message } });
@@ -95,7 +96,8 @@ export function createUpdateActions({ api, store, forward, modelChanged }) {
         if (other && modelChanged) { set({ update: null, error: null }); await modelChanged(); return; }
         const now = store.get();
         set({ update: null, error: null,
-          ...(r.forward && now.forward ? { forward: forwardOf(r.forward, now.forward.input, now.forward.version) }
+          ...(r.forward && now.forward ? { forward: { ...forwardOf(r.forward, now.forward.input, now.forward.version),
+            input_warnings: now.forward.input_warnings } }
             : {}) });
         if (!r.forward) await forward.resend(); // the server had lost the input: it answered without a forward
         await loadParams();

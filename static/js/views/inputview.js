@@ -42,12 +42,14 @@ export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
   const canvas = h('canvas', { width: 28, height: 28, class: 'input-canvas pixelated', 'data-testid': 'input-28',
     role: 'img', 'aria-label': 'The 28 by 28 input the network reads' });
   const readout = h('p', { class: 'readout', 'aria-live': 'off' }, 'hover a pixel for its value');
+  // What looks wrong with an uploaded picture's input (the server's doubts: ink at the edge, too little or too much).
+  const doubts = h('ul', { class: 'input-warnings', role: 'status', 'data-testid': 'input-warnings', hidden: true });
   const stepsBox = h('div', { class: 'steps' });
   const details = h('details', { class: 'steps-details' },
     h('summary', {}, 'How the drawing becomes 28×28'), stepsBox);
   const caption = h('p', { class: 'caption' }, '28×28 values in [0, 1], white = 1 (MNIST’s convention)');
   root.append(h('div', { class: 'input-box' },
-    h('h3', { class: 'mini-title' }, 'What the network reads'), canvas, caption, readout));
+    h('h3', { class: 'mini-title' }, 'What the network reads'), canvas, caption, readout, doubts));
   stepsRoot.append(details);
   let input = null;
 
@@ -63,8 +65,11 @@ export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
   details.addEventListener('toggle', () => { if (details.open) onStepsOpen(); });
 
   return {
-    update(t) {
+    /** @param {string[]} [warnings] what the server doubts about the input it made from a picture */
+    update(t, warnings = []) {
       input = t;
+      doubts.replaceChildren(...warnings.map((w) => h('li', {}, w)));
+      doubts.hidden = !warnings.length;
       canvas.classList.toggle('is-empty', !t);
       if (t) paint(canvas, t);
       if (t) {
