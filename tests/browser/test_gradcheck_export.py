@@ -36,6 +36,10 @@ def test_backward_is_right_for_a_wrong_target(page: Page, param: str) -> None:
     assert "✓ backward is right" in verdict, verdict
     value = float(page.get_by_test_id("gradcheck-verdict").get_attribute("data-value") or "nan")
     assert value < 1e-7
+    # the verdict names the clause of the rule it met, and the rule is stated beside it
+    assert "(below 10⁻⁷)" in verdict, verdict
+    expect(page.get_by_test_id("gradcheck-rule")).to_contain_text("Rule: backward is right when the relative error is "
+                                                                  "below 10⁻⁷")
     # each row's analytic and numerical columns agree to the digits shown
     rows = page.get_by_test_id("gradcheck-table").locator("tbody tr")
     for row in rows.all():

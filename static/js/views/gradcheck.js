@@ -5,6 +5,12 @@ import { h, replace } from '../lib/dom.js';
 import { fmt } from '../lib/format.js';
 import { num } from '../lib/numbers.js';
 
+// The rule, stated on the page beside every verdict, and the verdict follows it.
+const RIGHT_BELOW = 1e-7;
+const RIGHT_BELOW_TEXT = '10⁻⁷';
+const RULE = `Rule: backward is right when the relative error is below ${RIGHT_BELOW_TEXT}, or when every difference `
+  + 'is within 4 × the resolution of the finite differences (then it is noise, not error).';
+
 /**
  * @param {HTMLElement} root
  * @param {{params: string[], onCheck: (param: string, samples: number) => Promise<object>}} o
@@ -16,7 +22,7 @@ export function createGradcheckView(root, { params, onCheck }) {
     'aria-label': 'How many weights to sample', 'data-testid': 'gradcheck-samples' });
   const button = h('button', { type: 'button', 'data-testid': 'gradcheck' }, 'Verify gradient');
   const status = h('p', { class: 'gc-status', role: 'status' });
-  const note = h('p', { class: 'hint' });
+  const note = h('p', { class: 'hint', 'data-testid': 'gradcheck-rule' });
   const table = h('table', { class: 'gc-table', 'data-testid': 'gradcheck-table', hidden: true });
   root.append(
     h('p', {}, 'For a few weights w, compare ∂E/∂w from the backward pass with the slope measured by nudging w: '
@@ -37,20 +43,24 @@ export function createGradcheckView(root, { params, onCheck }) {
       // Finite differences resolve a gradient only to about `res`: differences within it are noise, not error.
       const withinNoise = res > 0 && r.entries.every((e) => Math.abs(e.analytic - e.numerical) <= 4 * res);
       const tooSmall = res > 0 && r.entries.every((e) => Math.abs(e.analytic) <= 100 * res);
+      // The verdict follows exactly the rule the page states (RULE): one of its two clauses, or it disagrees.
       let judgement;
       if (withinNoise && tooSmall) {
         judgement = h('span', { class: 'hint' }, ': every gradient here is as small as the resolution below, so this '
           + 'sample cannot judge (is the loss near 0? try another target or Reset)');
-      } else if (verdict < 1e-7 || withinNoise) {
-        judgement = h('span', { class: 'ok' }, verdict < 1e-7 ? '✓ backward is right'
-          : '✓ backward is right (to the resolution of the finite differences)');
+      } else if (verdict < RIGHT_BELOW) {
+        judgement = h('span', { class: 'ok' }, `✓ backward is right (below ${RIGHT_BELOW_TEXT})`);
+      } else if (withinNoise) {
+        judgement = h('span', { class: 'ok' }, '✓ backward is right (every difference is within the noise of the '
+          + 'finite differences)');
       } else {
-        judgement = h('span', { class: 'bad' }, verdict < 1e-4 ? '(close)' : '✗ they disagree');
+        judgement = h('span', { class: 'bad' }, `✗ they disagree: not below ${RIGHT_BELOW_TEXT}, and not within the `
+          + 'noise');
       }
       status.replaceChildren(`${r.entries.length} weights of ${r.param}: ‖analytic − numerical‖ / (‖analytic‖ + `
         + '‖numerical‖) = ', num(verdict, { digits: 3, testid: 'gradcheck-verdict' }), ' ', judgement);
-      note.textContent = res ? `Finite differences resolve gradients to about ${fmt(res, 2)} here (float64 `
-        + 'rounding of E divided by 2ε): differences that small are noise, not error.' : '';
+      note.textContent = `${RULE} ` + (res ? `Finite differences resolve gradients to about ${fmt(res, 2)} here `
+        + '(float64 rounding of E divided by 2ε).' : '');
       table.hidden = false;
       replace(table,
         h('thead', {}, h('tr', {}, ...['index', 'analytic ∂E/∂w', 'numerical', '|difference|', 'relative'].map(
