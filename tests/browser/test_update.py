@@ -80,6 +80,10 @@ def test_repeated_steps_make_the_loss_fall_and_reset_undoes_them(page: Page) -> 
     assert len(losses) == 5  # before the first step, then after each of the four
     assert all(b < a for a, b in zip(losses, losses[1:], strict=False)), losses
     assert probabilities(page) != pytest.approx(pretrained, abs=1e-6)
+    assert curve.evaluate("(gd) => gd.layout.yaxis.type") != "log"
+    page.get_by_test_id("loss-log").check()  # the same points on a log scale
+    page.wait_for_function("(gd) => gd.layout.yaxis.type === 'log'", arg=curve.element_handle())
+    assert curve.evaluate("(gd) => Array.from(gd.data[0].y)") == losses
 
     page.get_by_test_id("reset").click()
     expect(page.get_by_test_id("update-summary")).to_contain_text("pretrained")

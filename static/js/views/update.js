@@ -37,8 +37,10 @@ export function createUpdateView(root, { onApply, labels: initialLabels }) {
   const probs = createBars(probsBox, { title: 'Probabilities before and after the step',
     filename: 'update-probabilities', xTitle: 'class', height: 200 });
   const lossEl = h('div', { class: 'plot plot-bars', style: 'height:200px', 'data-testid': 'loss-history' });
-  lossBox.append(h('figure', { class: 'bars' }, h('figcaption', { class: 'hm-title' }, 'Loss E after each step'),
-    lossEl));
+  // A log scale shows the loss still falling when it is already near 0 (cross-entropy drops by orders of magnitude).
+  const logScale = h('input', { type: 'checkbox', id: 'loss-log', 'data-testid': 'loss-log' });
+  lossBox.append(h('figure', { class: 'bars' }, h('figcaption', { class: 'hm-title' }, 'Loss E after each step',
+    h('label', { class: 'inline-check', for: 'loss-log' }, logScale, ' log scale')), lossEl));
   const lossPlot = createPlot(lossEl, { filename: 'loss-history', title: 'Loss after each step' });
   charts.hidden = true;
 
@@ -62,6 +64,8 @@ export function createUpdateView(root, { onApply, labels: initialLabels }) {
   let history = [];
   let firstLoss = null;
   let last = null;
+  let lastLabels = initialLabels;
+  logScale.addEventListener('change', () => { if (last && !last.error) paint(last, lastLabels); });
 
   apply.addEventListener('click', () => {
     const rate = Number(lr.value), mu = Number(momentum.value);
@@ -73,6 +77,7 @@ export function createUpdateView(root, { onApply, labels: initialLabels }) {
 
   /** @param {object} u  the step's answer  @param {string[]} labels  the classes of the network the session runs */
   function paint(u, labels) {
+    lastLabels = labels;
     charts.hidden = false;
     // the server's loss after every step since the reset, and the loss before the first one when this page saw it
     if (u.steps === 1) firstLoss = u.loss_before;
@@ -92,7 +97,10 @@ export function createUpdateView(root, { onApply, labels: initialLabels }) {
       layout: baseLayout({ margin: { l: 56, r: 8, t: 8, b: 40 }, plot_bgcolor: '#fff',
         xaxis: { title: { text: 'step' }, dtick: history.length > 12 ? undefined : 1, fixedrange: true,
           gridcolor: '#eee' },
-        yaxis: { title: { text: 'E' }, rangemode: 'tozero', fixedrange: true, gridcolor: '#eee' } }),
+        yaxis: logScale.checked
+          ? { title: { text: 'E (log scale)' }, type: 'log', exponentformat: 'power', fixedrange: true,
+            gridcolor: '#eee' }
+          : { title: { text: 'E' }, rangemode: 'tozero', fixedrange: true, gridcolor: '#eee' } }),
     });
     for (const layer of u.layers) {
       const figs = layerFigs(layer.name, layer.kind);
