@@ -14,6 +14,7 @@ import { createErrorView, createInputView } from './views/inputview.js';
 import { createInspectorView } from './views/inspector.js';
 import { createLayerPanel } from './views/layerpanel.js';
 import { createPredictionView } from './views/prediction.js';
+import { createSheet } from './views/sheet.js';
 import { createUpdateView } from './views/update.js';
 import { createLab } from './lab/index.js';
 import { createModelLoad, drawingFile, modelTakesImages } from './views/modelload.js';
@@ -56,7 +57,10 @@ actions = createActions(api, store, {
   modelChanged: () => (store.get().model.source === 'uploaded' ? modelLoad.adopt() : lab.visualizer.adopt(null)),
   scrollTo(index) {
     const el = panels[index]?.element;
-    if (el) el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    if (!el) return;
+    // On a phone the reached layer's backward maps come to the top, above the sheet and the step bar.
+    if (sheet.isPhone()) el.querySelector('.col-bwd').scrollIntoView({ behavior: 'smooth', block: 'start' });
+    else el.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
   },
 });
 
@@ -93,6 +97,9 @@ function buildPanels(m) {
 buildPanels(model);
 const explain = createExplainView($('explain-view'));
 const inspector = createInspectorView($('inspector-view'), { onNeuron: (n) => actions.neuron(n) });
+const sheet = createSheet({ bar: $('controls').closest('.card'), tabs: [
+  { key: 'explain', label: 'This step', card: $('explain') },
+  { key: 'inspector', label: 'Neuron inspector', card: $('inspector') }] });
 const update = createUpdateView($('update-view'), {
   onApply: (lr, momentum) => actions.update(lr, momentum),
   labels: model.class_labels,
@@ -142,6 +149,10 @@ store.subscribe((s, prev) => {
   for (const p of panels) p.update(s);
   explain.update(s);
   inspector.update(s);
+  // On a phone a step opens the sheet on its explanation, a tapped cell on its numbers, a neuron on the inspector.
+  if (s.cursor !== prev.cursor && s.cursor !== null) sheet.reveal('explain', { auto: true });
+  else if (s.selection !== prev.selection && s.selection) sheet.reveal('explain');
+  if (s.neuron !== prev.neuron && s.neuron) sheet.reveal('inspector');
   update.update(s);
 });
 

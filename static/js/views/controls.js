@@ -17,14 +17,16 @@ export function createControlsView(root, on) {
     ...on.losses.map((l) => h('option', { value: l }, l === 'cross_entropy' ? 'cross-entropy' : 'squared error')));
   const lossOut = h('output', { class: 'loss-value', 'data-testid': 'loss', 'aria-live': 'polite' }, '–');
   const targetNote = h('span', { class: 'hint' });
-  const btn = (testid, text, title, fn, cls = '') => h('button', { type: 'button', 'data-testid': testid, title,
-    class: cls, onclick: fn }, text);
+  // short: the label the phone's step bar shows (app.css); the full text stays the button's name
+  const btn = (testid, text, title, fn, cls = '', short = text) => h('button', { type: 'button', 'data-testid': testid,
+    title, class: cls, onclick: fn, 'data-short': short }, text);
   const forward = btn('forward', 'Forward', 'Run the drawing forward through every layer', on.onForward, 'quiet');
   const step = btn('backward-step', 'Backward one layer ▸', 'Backpropagate one layer further, from the loss towards the '
-    + 'input (→ or n)', on.onStep, 'primary');
-  const run = btn('backward-run', 'Run to the end ▸▸', 'Backpropagate through all remaining layers', on.onRun);
+    + 'input (→ or n)', on.onStep, 'primary', 'Backward ▸');
+  const run = btn('backward-run', 'Run to the end ▸▸', 'Backpropagate through all remaining layers', on.onRun, '',
+    'Run ▸▸');
   const reset = btn('reset', 'Reset weights', 'Return to the pretrained weights and clear the updates', on.onReset,
-    'quiet');
+    'quiet', 'Reset');
   const progress = h('p', { class: 'progress', 'data-testid': 'progress', 'aria-live': 'polite' });
   root.append(
     h('div', { class: 'field-row' }, h('label', { for: 'target' }, 'Target'), target, targetNote),
@@ -32,7 +34,7 @@ export function createControlsView(root, on) {
       h('p', { class: 'loss-line' }, h('span', { class: 'eq' }, 'E = '), lossOut)),
     h('div', { class: 'button-row' }, step, run),
     h('div', { class: 'button-row' }, btn('backward-prev', '◂ Previous layer', 'Review the layer above (← or p)',
-      on.onPrev, 'quiet'), forward, reset),
+      on.onPrev, 'quiet', '◂ Back'), forward, reset),
     progress,
     h('p', { class: 'keys' }, 'Keys: ', h('kbd', {}, '→'), '/', h('kbd', {}, 'n'), ' next layer · ', h('kbd', {}, '←'),
       '/', h('kbd', {}, 'p'), ' previous · ', h('kbd', {}, 'r'), ' run to the end'),

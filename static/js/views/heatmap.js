@@ -8,6 +8,31 @@ import { indexAt } from '../lib/arrange.js';
 import { tile } from '../lib/mosaic.js';
 import { baseLayout, createPlot, imageAxes } from '../lib/plot.js';
 
+const TOUCH = window.matchMedia('(hover: none)');
+let openTip = null;
+
+/** "map 3 · row 4, col 5" and the like, for a tensor index of (C, H, W), (F, C, KH, KW), (K, D) or (K,). */
+function where(idx) {
+  if (idx.length === 4) return `filter ${idx[0]}, channel ${idx[1]} · row ${idx[2]}, col ${idx[3]}`;
+  if (idx.length === 3) return `map ${idx[0]} · row ${idx[1]}, col ${idx[2]}`;
+  if (idx.length === 2) return `row ${idx[0]}, col ${idx[1]}`;
+  return `#${idx[0]}`;
+}
+
+/** The tapped cell's value, just above the cell (below it near the top edge). */
+function showTip(tip, plotEl, pt, idx) {
+  if (openTip && openTip !== tip) openTip.hidden = true;
+  openTip = tip;
+  tip.textContent = `${where(idx)}: ${fmt(pt.z, 4)}`;
+  tip.dataset.value = String(pt.z);
+  tip.hidden = false;
+  const x = plotEl.offsetLeft + pt.xaxis._offset + pt.xaxis.d2p(pt.x);
+  const y = plotEl.offsetTop + pt.yaxis._offset + pt.yaxis.d2p(pt.y);
+  const width = tip.offsetWidth, room = tip.offsetParent?.clientWidth ?? width;
+  tip.style.left = `${Math.max(0, Math.min(room - width, x - width / 2))}px`;
+  tip.style.top = `${y - tip.offsetHeight - 8 < 0 ? y + 10 : y - tip.offsetHeight - 8}px`;
+}
+
 /**
  * @param {HTMLElement} root  where the figure goes
  * @param {{title: string, legend: string, filename: string, wide?: boolean, pngTitle?: string}} opts
@@ -28,9 +53,14 @@ export function createHeatmap(root, opts) {
   const plot = createPlot(plotEl, { filename: opts.filename, title: opts.pngTitle || opts.title });
   let arrangement = null;
   const cellHandlers = [];
+  // Touch screens have no hover: a tapped cell shows its index and value beside it.
+  const tip = h('output', { class: 'cell-tip', 'data-testid': 'cell-value', hidden: true });
+  fig.append(tip);
+  let shownValues = null;
   plot.onClick((pt) => {
     if (!arrangement || !pt) return;
     const idx = indexAt(arrangement, pt.y, pt.x);
+    if (idx && TOUCH.matches) showTip(tip, plotEl, pt, idx);
     if (idx) for (const fn of cellHandlers) fn(idx);
   });
 
@@ -47,6 +77,8 @@ export function createHeatmap(root, opts) {
      * @returns {Promise<void>}
      */
     update(d) {
+      if (d.values !== shownValues) tip.hidden = true; // a new mark (the tapped cell's) keeps the tip
+      shownValues = d.values;
       arrangement = d.arrangement;
       const g = arrangement.grid;
       const scale = d.scale || scaleFor(d.values, { signed: d.signed });
@@ -92,6 +124,8 @@ export function createHeatmap(root, opts) {
     },
     /** Hide the plot and say why (e.g. "pending: not reached yet"). @param {string} message */
     clear(message) {
+      tip.hidden = true;
+      shownValues = null;
       arrangement = null;
       fig.classList.add('is-empty');
       replace(placeholder, message);
