@@ -59,9 +59,14 @@ def test_clear_empties_the_pad_and_asks_for_a_drawing(page: Page) -> None:
     page.on("response", lambda r: responses.append(r.status))
     draw_digit(page, 3)
     wait_for_stroke_forward(page)
+    page.get_by_test_id("target").select_option("5")
     page.get_by_test_id("clear").click()
 
     expect(page.get_by_test_id("prediction")).to_have_attribute("data-value", "")
+    # the bars and the target go with the drawing
+    page.wait_for_function("() => document.querySelector('[data-testid=probabilities] .js-plotly-plot')"
+                           ".data[0].y.every((v) => v === 0)")
+    assert page.get_by_test_id("target").input_value() != "5"
     expect(page.locator(".pad-cta")).to_be_visible()
     expect(page.locator(".pad-cta")).to_contain_text("Draw a digit here")
     expect(page.get_by_test_id("progress")).to_have_text("Draw a digit first.")

@@ -24,12 +24,15 @@ export function createPredictionView(root, { labels: initialLabels, onPick }) {
 
   return {
     update({ forward, target, labels = initialLabels }) {
-      if (!forward) {
+      if (!forward) { // cleared: no input, so no probabilities and no target either
         digit.textContent = '–';
         digit.dataset.value = '';
         words.textContent = 'Draw a digit to see what the network thinks.';
         probsBox.classList.add('is-stale');
-        return Promise.resolve();
+        if (last === null) return Promise.resolve();
+        last = null;
+        return bars.update({ labels, yrange: [0, 1.05], caption: 'draw a digit: its probabilities appear here',
+          traces: [{ y: labels.map(() => 0), name: 'p', marker: { color: PALE }, hover: 'class %{x}<extra></extra>' }] });
       }
       probsBox.classList.remove('is-stale');
       const p = forward.probabilities;
