@@ -73,6 +73,8 @@ export function createPlot(el, opts) {
   let fig = null, drawn = false, chain = Promise.resolve();
   const clickHandlers = [];
   const onPlotlyClick = (ev) => { for (const fn of clickHandlers) fn(ev.points[0], ev); };
+  const relayoutHandlers = [];
+  const onPlotlyRelayout = (ev) => { for (const fn of relayoutHandlers) fn(ev); };
   const slot = {
     el, visible: false, dirty: false,
     paint() {
@@ -85,6 +87,8 @@ export function createPlot(el, opts) {
         // again after every paint: when react falls back to a full newPlot, Plotly drops the graph's listeners
         el.removeListener('plotly_click', onPlotlyClick);
         el.on('plotly_click', onPlotlyClick);
+        el.removeListener('plotly_relayout', onPlotlyRelayout);
+        el.on('plotly_relayout', onPlotlyRelayout);
       });
       chain = p.catch(() => {});
       inflight.add(p);
@@ -104,6 +108,14 @@ export function createPlot(el, opts) {
       return Promise.resolve();
     },
     onClick(fn) { clickHandlers.push(fn); },
+    /** @param {(update: object) => void} fn  called with Plotly's relayout update (a zoom, a pan, a reset) */
+    onRelayout(fn) { relayoutHandlers.push(fn); },
+    /** Change the drawn layout in place (e.g. snap a zoom to whole cells). @param {object} update */
+    relayout(update) {
+      if (!drawn) return chain;
+      chain = chain.then(() => Plotly.relayout(el, update)).catch(() => {});
+      return chain;
+    },
   };
 }
 

@@ -34,9 +34,28 @@ function showTip(tip, plotEl, pt, idx) {
 }
 
 /**
+ * A zoom or pan snapped to whole cells: each range's ends on cell edges (k − ½), inside the mosaic, at least one cell
+ * wide. @param {object} ev Plotly's relayout update  @param {import('../lib/mosaic.js').Grid} g
+ * @returns {object|null} the update that snaps it, null when it already is snapped (or is not a zoom)
+ */
+export function snapToCells(ev, g) {
+  const update = {};
+  for (const [axis, n] of [['xaxis', g.width], ['yaxis', g.height]]) {
+    const a = ev[`${axis}.range[0]`], b = ev[`${axis}.range[1]`];
+    if (a === undefined || b === undefined) continue;
+    const lo = Math.max(-0.5, Math.floor(Math.min(a, b) + 0.5) - 0.5);
+    const hi = Math.min(n - 0.5, Math.max(lo + 1, Math.ceil(Math.max(a, b) - 0.5) + 0.5));
+    const range = a <= b ? [lo, hi] : [hi, lo]; // a reversed axis (row 0 at the top) keeps its order
+    if (range[0] !== a || range[1] !== b) update[`${axis}.range`] = range;
+  }
+  return Object.keys(update).length ? update : null;
+}
+
+/**
  * @param {HTMLElement} root  where the figure goes
- * @param {{title: string, legend: string, filename: string, wide?: boolean, pngTitle?: string}} opts
- *   legend: what the colours are (e.g. "δ = ∂E/∂net"), also the colour bar's title in an exported PNG
+ * @param {{title: string, legend: string, filename: string, wide?: boolean, pngTitle?: string, zoom?: boolean}} opts
+ *   legend: what the colours are (e.g. "δ = ∂E/∂net"), also the colour bar's title in an exported PNG; zoom: drag to
+ *   zoom and pan at whole cells (with a mouse: on a touch screen a drag scrolls the page)
  * @returns {{update: Function, clear: Function, onCell: Function, setTitle: Function, element: HTMLElement}}
  */
 export function createHeatmap(root, opts) {
@@ -51,6 +70,13 @@ export function createHeatmap(root, opts) {
   const fig = h('figure', { class: `hm${opts.wide ? ' wide' : ''}` }, title, placeholder, plotEl, legend, cap);
   root.append(fig);
   const plot = createPlot(plotEl, { filename: opts.filename, title: opts.pngTitle || opts.title });
+  const zoom = !!opts.zoom && !TOUCH.matches;
+  if (zoom) {
+    plot.onRelayout((ev) => {
+      const update = arrangement && snapToCells(ev, arrangement.grid);
+      if (update) plot.relayout(update);
+    });
+  }
   let arrangement = null;
   const cellHandlers = [];
   // Touch screens have no hover: a tapped cell shows its index and value beside it.
@@ -90,7 +116,8 @@ export function createHeatmap(root, opts) {
       lo.textContent = fmt(scale.zmin, 3);
       hi.textContent = fmt(scale.zmax, 3);
       bar.style.background = cssGradient(scale.colorscale);
-      cap.textContent = caption(scale) + (d.caption ? ` · ${d.caption}` : '');
+      cap.textContent = caption(scale) + (d.caption ? ` · ${d.caption}` : '')
+        + (zoom ? ' · drag to zoom (whole cells), double-click for all' : '');
       fig.dataset.zmax = String(scale.zmax);
       const trace = {
         type: 'heatmap', z: tile(d.values, g), customdata: arrangement.customdata,
@@ -103,6 +130,12 @@ export function createHeatmap(root, opts) {
         yaxis: { visible: false, fixedrange: true, autorange: 'reversed' },
       });
       if (d.xlabels) layout.margin = { l: 4, r: 4, t: 4, b: 26 };
+      if (zoom) {
+        layout.xaxis = { ...layout.xaxis, fixedrange: false };
+        layout.yaxis = { ...layout.yaxis, fixedrange: false };
+        layout.dragmode = 'zoom';
+        layout.uirevision = opts.filename; // a redraw (the next step's numbers) keeps the learner's zoom
+      }
       const t = arrangement.ticks;
       if (t) {
         const axis = (a, spec) => ({ ...layout[a], visible: true, tickmode: 'array', tickvals: spec.vals,

@@ -10,6 +10,7 @@ import { tile } from '../lib/mosaic.js';
 import { reachedCount, reachedLayer } from '../state.js';
 import { createBars } from './bars.js';
 import { createHeatmap as heatmap } from './heatmap.js';
+import { createUnitWeights } from './unitweights.js';
 
 /** "Conv2D 5×5, 6 filters, stride 1, padding 2" and the like. @param {object} L a row of GET /api/model */
 function describe(L, inShape) {
@@ -90,6 +91,8 @@ export function createLayerPanel(root, { layer: L, model, onNeuron, onSelect, on
       if (!box.hidden) onKernels(L.name);
     });
   }
+  const unitWeights = L.kind === 'Dense'
+    ? createUnitWeights({ fwd, slot: kernelsSlot, layer: L, model, heatmap: createHeatmap }) : null;
   const deltaName = L.kind === 'Conv2D' || L.kind === 'Dense' ? 'δ = ∂E/∂net' : '∂E/∂out';
   const lastDelta = (name) => (name === 'mse' ? 'δ = ∂E/∂net = y − t' : 'δ = ∂E/∂net = p − y');
   fig.delta = createHeatmap(bwd, { title: isLast ? lastDelta('cross_entropy')
@@ -107,7 +110,8 @@ export function createLayerPanel(root, { layer: L, model, onNeuron, onSelect, on
     wide: inShape.length === 1 });
   if (L.kind === 'Dense' || L.kind === 'Conv2D') {
     fig.dW = createHeatmap(bwd, { title: L.kind === 'Dense' ? `∂E/∂W = δ·xᵀ (${L.out_features}×${L.in_features})`
-      : '∂E/∂W = x ⋆ δ (filters across, input channels down)', legend: '∂E/∂W', filename: fname('dW'), wide: true });
+      : '∂E/∂W = x ⋆ δ (filters across, input channels down)', legend: '∂E/∂W', filename: fname('dW'), wide: true,
+    zoom: L.kind === 'Dense' });
     if (L.kind === 'Conv2D') {
       const dbBox = h('div', { class: 'db-box' });
       bwd.append(dbBox);
@@ -225,6 +229,7 @@ export function createLayerPanel(root, { layer: L, model, onNeuron, onSelect, on
     update(s) {
       updateForward(s);
       if (fig.kernels) updateKernels(s);
+      if (unitWeights) unitWeights.update(s);
       updateBackward(s);
     },
   };
