@@ -18,8 +18,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from benchmarks.server import Server
+from cnn import load_model
+from cnn.pretrained import PRETRAINED_PATH
 from tests.browser.conftest import ConsoleLog, free_port, wait_for_prediction
-from tests.browser.helpers import Traffic, page_params, server_params, wait_until_idle
+from tests.browser.helpers import Traffic, page_params, wait_until_idle, wire_array
 
 SECRET = "a fixed secret for the recovery tests"
 
@@ -82,9 +84,20 @@ def assert_recovered(page: Page, traffic: Traffic, step: dict[str, Any], code: s
     expect(page.get_by_test_id("update-error")).to_be_hidden()
     wait_until_idle(page)
     held = page_params(page)
+    # What the server applied: the pretrained weights plus the step's Δ, as its answer reports them. Not a fresh
+    # GET of the session's weights: with a 2 s idle limit the session may expire again before the test asks.
+    pretrained = load_model(PRETRAINED_PATH, dtype="float64").named_params()
+    stepped = {L["name"]: L["params"] for L in step["layers"]}
     for layer in ("conv1", "dense1"):
-        for key, values in server_params(page, layer).items():
-            np.testing.assert_allclose(held[layer][key], values, rtol=1e-6, atol=1e-7)
+        for key in ("W", "b"):
+            sent = stepped[layer][key]["delta"]
+            if "outer" in sent:  # a dense layer's Δ travels as scale · u vᵀ
+                u, v = (wire_array(f).astype(np.float64) for f in sent["outer"])
+                delta = sent["scale"] * np.outer(u, v)
+            else:
+                delta = wire_array(sent).astype(np.float64)
+            expected = pretrained[f"{layer}.{key}"] + delta
+            np.testing.assert_allclose(held[layer][key], expected, rtol=1e-6, atol=1e-9)
 
 
 def update(page: Page) -> dict[str, Any]:
