@@ -11,6 +11,7 @@ import { createDrawPad } from './views/drawpad.js';
 import { createExplainView } from './views/explain.js';
 import { createGradcheckView } from './views/gradcheck.js';
 import { createErrorView, createInputView } from './views/inputview.js';
+import { createWhyView } from './views/why.js';
 import { createInspectorView } from './views/inspector.js';
 import { createLayerPanel } from './views/layerpanel.js';
 import { createPredictionView } from './views/prediction.js';
@@ -73,6 +74,7 @@ const inputView = createInputView($('input-view'), {
   stepsRoot: $('input-steps'),
 });
 const errorView = createErrorView($('input-view'));
+const why = createWhyView($('input-steps'), $('input-view').querySelector('[data-testid=input-28]'), api);
 const prediction = createPredictionView($('prediction'), { labels: model.class_labels,
   onPick: (k) => actions.target(k) });
 const controls = createControlsView($('controls'), {
@@ -138,7 +140,10 @@ store.subscribe((s, prev) => {
     gradcheck.setParams(weightNames(s.model));
     summarise(s.model, s.trained);
   }
-  if (s.forward !== prev.forward) inputView.update(s.forward ? s.forward.input : null);
+  if (s.forward !== prev.forward) {
+    inputView.update(s.forward ? s.forward.input : null, s.forward?.input_warnings ?? []);
+  }
+  why.update(s);
   if (s.source !== prev.source && inputView.stepsOpen()) {
     if (s.source?.steps) inputView.updateSteps(s.source.steps);
     else stepsLater();
