@@ -1,11 +1,15 @@
 """Dense layers made readable: a unit of dense1 picked, its 400 incoming weights are shown as the 16 maps of 5×5 of
-pool2 they connect to, equal to that row of W as the server holds it; the weight matrix zooms at whole cells."""
+pool2 they connect to, equal to that row of W as the server holds it; the weight matrix zooms at whole cells, by drag
+with a mouse and by buttons on a touch screen."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 from playwright.sync_api import Page, expect
 
+from tests.browser.conftest import wait_for_prediction
 from tests.browser.helpers import plot_traces, server_params, wait_for_plot
 
 DENSE1 = 7
@@ -92,3 +96,26 @@ def test_the_weight_matrix_zooms_to_whole_cells(page: Page) -> None:
     # whole cells around the dragged box: columns about 100…141, rows about 20…49 (row 0 at the top)
     assert xr[0] < xr[1] and 95 <= xr[0] + 0.5 <= 105 and 137 <= xr[1] - 0.5 <= 146, xr
     assert yr[0] > yr[1] and 44 <= yr[0] - 0.5 <= 54 and 15 <= yr[1] + 0.5 <= 25, yr
+
+
+def test_on_a_phone_buttons_zoom_and_pan_the_matrix_at_whole_cells(
+        new_page: Callable[..., Page], server_url: str) -> None:
+    page = new_page(390, 844, touch=True)
+    page.goto(server_url)
+    wait_for_prediction(page)
+    page.get_by_test_id(f"weights-{DENSE1}").tap()
+    tools = page.get_by_test_id(f"layer-{DENSE1}").locator(".unit-weights")
+    wait_for_plot(page, f"[data-testid=layer-{DENSE1}] .unit-weights")
+    gd = tools.locator(".js-plotly-plot").first
+    ranges = "(gd) => [gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]"
+    for _ in range(3):
+        tools.get_by_test_id("zoom-in").tap()
+    page.wait_for_function(f"(gd) => ({ranges})(gd)[0][1] - ({ranges})(gd)[0][0] < 60", arg=gd.element_handle())
+    tools.get_by_test_id("zoom-right").tap()
+    page.wait_for_function(f"(gd) => ({ranges})(gd)[0][0] > 180", arg=gd.element_handle())
+    xr, yr = gd.evaluate(ranges)
+    assert all(float(v + 0.5).is_integer() for v in (*xr, *yr)), (xr, yr)  # whole cells
+    assert -0.5 <= xr[0] < xr[1] <= 399.5 and 119.5 >= yr[0] > yr[1] >= -0.5, (xr, yr)
+    assert xr[1] - xr[0] < 60 and yr[0] - yr[1] < 40  # 3 halvings of 400 × 120
+    tools.get_by_test_id("zoom-all").tap()
+    page.wait_for_function(f"(gd) => ({ranges})(gd)[0][1] - ({ranges})(gd)[0][0] === 400", arg=gd.element_handle())

@@ -51,6 +51,40 @@ export function snapToCells(ev, g) {
   return Object.keys(update).length ? update : null;
 }
 
+/** Buttons that zoom and pan a figure by halves, snapped to whole cells: a touch screen's zoom, where a drag must
+ * keep scrolling the page. @param {HTMLElement} plotEl Plotly's graph div  @param {{relayout: Function}} plot
+ * @param {() => (import('../lib/arrange.js').Arrangement|null)} shown  @returns {HTMLElement} */
+function zoomTools(plotEl, plot, shown) {
+  function move(kind) {
+    const full = plotEl._fullLayout, a = shown();
+    if (!full || !a) return;
+    const extent = { x: [-0.5, a.grid.width - 0.5], y: [-0.5, a.grid.height - 0.5] };
+    const span = (r) => [Math.min(...r), Math.max(...r)];
+    const next = { x: span(full.xaxis.range), y: span(full.yaxis.range) };
+    for (const k of ['x', 'y']) {
+      const [lo, hi] = next[k], w = hi - lo, mid = (lo + hi) / 2;
+      const [step, sign] = { left: ['x', -1], right: ['x', 1], up: ['y', -1], down: ['y', 1] }[kind] || [];
+      if (kind === 'in') next[k] = [mid - w / 4, mid + w / 4];
+      else if (kind === 'out') next[k] = [mid - w, mid + w];
+      else if (kind === 'all') next[k] = extent[k];
+      else if (step === k) next[k] = [lo + (sign * w) / 2, hi + (sign * w) / 2];
+      // inside the mosaic, as wide as it fits
+      const [e0, e1] = extent[k], width = Math.min(next[k][1] - next[k][0], e1 - e0);
+      const start = Math.max(e0, Math.min(e1 - width, next[k][0]));
+      next[k] = [start, start + width];
+    }
+    // Plotly's y runs from the bottom: row 0 at the top is the range's end
+    const ev = { 'xaxis.range[0]': next.x[0], 'xaxis.range[1]': next.x[1], 'yaxis.range[0]': next.y[1],
+      'yaxis.range[1]': next.y[0] };
+    plot.relayout(snapToCells(ev, a.grid) || { 'xaxis.range': next.x, 'yaxis.range': [next.y[1], next.y[0]] });
+  }
+  const b = (kind, text, label) => h('button', { type: 'button', class: 'quiet small', 'aria-label': label,
+    'data-testid': `zoom-${kind}`, onclick: () => move(kind) }, text);
+  return h('div', { class: 'zoom-tools', role: 'group', 'aria-label': 'Zoom and pan' },
+    b('in', '+', 'Zoom in'), b('out', '−', 'Zoom out'), b('left', '◂', 'Pan left'), b('right', '▸', 'Pan right'),
+    b('up', '▴', 'Pan up'), b('down', '▾', 'Pan down'), b('all', 'All', 'Show the whole matrix'));
+}
+
 /**
  * @param {HTMLElement} root  where the figure goes
  * @param {{title: string, legend: string, filename: string, wide?: boolean, pngTitle?: string, zoom?: boolean}} opts
@@ -77,6 +111,8 @@ export function createHeatmap(root, opts) {
       if (update) plot.relayout(update);
     });
   }
+  const touchZoom = !!opts.zoom && TOUCH.matches;
+  if (touchZoom) fig.insertBefore(zoomTools(plotEl, plot, () => arrangement), legend);
   let arrangement = null;
   const cellHandlers = [];
   // Touch screens have no hover: a tapped cell shows its index and value beside it.
@@ -135,7 +171,7 @@ export function createHeatmap(root, opts) {
         layout.yaxis = { ...layout.yaxis, fixedrange: false };
         layout.dragmode = 'zoom';
         layout.uirevision = opts.filename; // a redraw (the next step's numbers) keeps the learner's zoom
-      }
+      } else if (touchZoom) layout.uirevision = opts.filename;
       const t = arrangement.ticks;
       if (t) {
         const axis = (a, spec) => ({ ...layout[a], visible: true, tickmode: 'array', tickvals: spec.vals,
