@@ -19,6 +19,8 @@ import { createSheet } from './views/sheet.js';
 import { createUpdateView } from './views/update.js';
 import { createLab } from './lab/index.js';
 import { createModelLoad, drawingFile, modelTakesImages } from './views/modelload.js';
+import { createThemeSwitch } from './views/theme.js';
+import { repaintAll } from './lib/plot.js';
 
 const page = JSON.parse(document.getElementById('page-data').textContent);
 const model = page.model;
@@ -161,8 +163,12 @@ store.subscribe((s, prev) => {
   update.update(s);
 });
 
+// The page's keys never take a key from a control that has its own: a select's or a field's arrows, a heatmap's
+// cell cursor (data-keys="own", views/heatmap.js).
 document.addEventListener('keydown', (ev) => {
-  if (ev.target.closest('input, select, textarea, [contenteditable]') || ev.altKey || ev.metaKey) return;
+  if (ev.target.closest('input, select, textarea, [contenteditable], [data-keys=own]') || ev.altKey || ev.metaKey) {
+    return;
+  }
   if (ev.ctrlKey) {
     if (ev.key === 'z') { pad.undo(); ev.preventDefault(); }
     return;
@@ -174,6 +180,7 @@ document.addEventListener('keydown', (ev) => {
   else return;
   ev.preventDefault();
 });
+createThemeSwitch($('theme-switch'), { onChange: repaintAll });
 
 // A session that runs another network than the served one (trained in the lab, or uploaded; the page was reloaded)
 // shows that one: the page came with the served model, so the session's is read before its weights or an input

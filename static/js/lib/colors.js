@@ -12,6 +12,21 @@ export const DIVERGING = [
   [4 / 6, '#fddbc7'], [5 / 6, '#ef8a62'], [1, '#b2182b'],
 ];
 
+/**
+ * The Plotly figures' chrome in each page theme (views/theme.js): font, plot area, the grey between a mosaic's
+ * tiles, grid and zero lines, the frame around a heatmap. The colour scales above are NOT themed: white stays 0 and
+ * black stays the maximum in dark mode too, so that one colour convention holds everywhere and the diverging
+ * scale's white middle cannot vanish into a dark page. A heatmap on the dark page is a light "sheet of paper":
+ * its tiles sit on a mid grey (gap) with a light frame, which sets off white (zero) and black (max) tiles alike.
+ * paper: an exported PNG's background (on screen the paper is transparent, the card shows through).
+ */
+export const PLOT_THEMES = {
+  light: { font: '#1d232a', paper: 'rgba(0,0,0,0)', plot: '#ffffff', gap: '#c3ccd5', grid: '#e5e7eb',
+    zero: '#888888', frame: '#aab4be' },
+  dark: { font: '#e3e8ee', paper: '#1b2128', plot: '#232a33', gap: '#66717d', grid: '#3a4450',
+    zero: '#9aa5b1', frame: '#c3ccd5' },
+};
+
 /** 0/1 winner mask under a max-pool's routed error: grey = not a maximum (gets 0), amber = a window's maximum. */
 export const WINNERS = [[0, '#e6e9ed'], [1, '#f6c94e']];
 
@@ -85,6 +100,11 @@ export function colorOf(scale, value) {
   const a = t1 > t0 ? (t - t0) / (t1 - t0) : 0;
   const [r0, g0, b0] = rgb(c0), [r1, g1, b1] = rgb(c1);
   const r = Math.round(r0 + a * (r1 - r0)), g = Math.round(g0 + a * (g1 - g0)), b = Math.round(b0 + a * (b1 - b0));
-  const light = 0.299 * r + 0.587 * g + 0.114 * b > 140;
-  return { background: `rgb(${r}, ${g}, ${b})`, color: light ? '#111' : '#fff' };
+  // WCAG's rule, not a brightness guess: the text colour (black or white) of the higher contrast ratio, ≥ 4.5 on
+  // every colour of both scales (mid-grey and the reds of RdBu failed with white).
+  const lum = (v) => { const c = v / 255; return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  const L = 0.2126 * lum(r) + 0.7152 * lum(g) + 0.0722 * lum(b);
+  // black, not #111: at the crossover (a mid-grey) #111 reaches only 4.4, black and white both 4.58
+  const light = (L + 0.05) / 0.05 >= 1.05 / (L + 0.05);
+  return { background: `rgb(${r}, ${g}, ${b})`, color: light ? '#000' : '#fff' };
 }

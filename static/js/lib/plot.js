@@ -2,11 +2,52 @@
 // drawn in idle time, so a new drawing costs only what the learner can see. whenPainted() resolves when every paint
 // started so far has finished: the performance marks wait on it.
 
+import { PLOT_THEMES } from './colors.js';
+
 const Plotly = window.Plotly;
 
+// color: the light theme's; repaintAll() sets the theme's
 export const FONT = { family: 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif', size: 13, color: '#1d232a' };
 
 const slots = new Map(); // element -> slot
+
+const isDark = () => document.documentElement.dataset.theme === 'dark';
+
+/** The light chrome colours a figure may be written with (bars.js, update.js), each with its part of the palette. */
+const LIGHT_PARTS = { '#ffffff': 'plot', '#fff': 'plot', '#c3ccd5': 'gap', '#e5e7eb': 'grid', '#eee': 'grid',
+  '#888': 'zero', '#888888': 'zero', '#aab4be': 'frame', '#1d232a': 'font' };
+
+/**
+ * A figure's layout in the page's theme (<html data-theme>, views/theme.js): as written in light mode; in dark mode
+ * its light chrome swapped for PLOT_THEMES.dark, part for part. Data colours (traces, colour scales, the orange
+ * mark) are never touched. @param {object} layout @returns {object}
+ */
+export function themed(layout) {
+  if (!isDark()) return layout;
+  const t = PLOT_THEMES.dark;
+  const swap = (c) => (typeof c === 'string' && LIGHT_PARTS[c.toLowerCase()] ? t[LIGHT_PARTS[c.toLowerCase()]] : c);
+  const out = { ...layout, font: { ...(layout.font || FONT), color: t.font },
+    plot_bgcolor: swap(layout.plot_bgcolor) };
+  for (const [k, axis] of Object.entries(layout)) {
+    if (/^[xy]axis\d*$/.test(k)) out[k] = { ...axis, gridcolor: t.grid, zerolinecolor: t.zero, linecolor: t.zero };
+  }
+  if (layout.shapes) {
+    out.shapes = layout.shapes.map((s) => (s.line ? { ...s, line: { ...s.line, color: swap(s.line.color) } } : s));
+  }
+  return out;
+}
+
+/** Paint every figure again in the theme now in force (the theme switch calls it). FONT follows too, for the
+ * figures that copy it (the training lab's charts, at their next draw). */
+export function repaintAll() {
+  FONT.color = PLOT_THEMES[isDark() ? 'dark' : 'light'].font;
+  for (const slot of slots.values()) {
+    if (!slot.hasFigure()) continue;
+    slot.dirty = true;
+    if (slot.visible && slot.el.offsetParent !== null) slot.paint();
+  }
+  queueIdle();
+}
 const inflight = new Set();
 let idleQueued = false;
 
@@ -44,7 +85,9 @@ export function whenPainted() {
 function exportFigure(gd, title, colorbar) {
   const data = gd.data.map((t, i) => (t.type === 'heatmap' && i === gd.data.length - 1 && colorbar
     ? { ...t, showscale: true, colorbar: { title: { text: colorbar }, thickness: 14 } } : t));
+  // a PNG has no card behind it: in dark mode its paper is the card's colour, or its light text would be lost
   const layout = { ...gd.layout, title: { text: title, font: { size: 14 } },
+    paper_bgcolor: isDark() ? PLOT_THEMES.dark.paper : gd.layout.paper_bgcolor,
     margin: { ...(gd.layout.margin || {}), t: 40, r: colorbar ? 100 : 20 } };
   return { data, layout };
 }
@@ -77,12 +120,13 @@ export function createPlot(el, opts) {
   const onPlotlyRelayout = (ev) => { for (const fn of relayoutHandlers) fn(ev); };
   const slot = {
     el, visible: false, dirty: false,
+    hasFigure: () => fig !== null,
     paint() {
       if (!slot.dirty || !fig) return chain;
       slot.dirty = false;
-      const f = fig;
-      const p = chain.then(() => (drawn ? Plotly.react(el, f.data, f.layout, config)
-        : Plotly.newPlot(el, f.data, f.layout, config))).then(() => {
+      const f = fig, layout = themed(fig.layout);
+      const p = chain.then(() => (drawn ? Plotly.react(el, f.data, layout, config)
+        : Plotly.newPlot(el, f.data, layout, config))).then(() => {
         drawn = true;
         // again after every paint: when react falls back to a full newPlot, Plotly drops the graph's listeners
         el.removeListener('plotly_click', onPlotlyClick);

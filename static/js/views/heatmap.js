@@ -126,6 +126,71 @@ export function createHeatmap(root, opts) {
     if (idx) for (const fn of cellHandlers) fn(idx);
   });
 
+  // Keyboard and screen readers: the plot is one focusable group named by its title, shape and value range (a
+  // group, not an img: an img's children are hidden, and Plotly's PNG button is a child); the arrow keys move a
+  // highlighted cell whose index and value are announced (a live region), Enter or Space opens it as a click
+  // does. data-keys="own": main.js's ←/→ stepping leaves a focused heatmap its arrows.
+  plotEl.tabIndex = 0;
+  plotEl.setAttribute('role', 'group');
+  plotEl.setAttribute('aria-roledescription', 'heatmap');
+  plotEl.dataset.keys = 'own';
+  plotEl.setAttribute('aria-label', `${opts.title}: not drawn yet`);
+  const live = h('p', { class: 'visually-hidden', 'aria-live': 'polite', 'data-testid': 'heatmap-cell' });
+  fig.append(live);
+  let shown = null;  // what update() drew: {fig, z (the mosaic, gaps null), shape, min, max}
+  let cursor = null; // the keyboard's cell in the mosaic, {y, x}; null until an arrow key is pressed
+
+  /** The figure with the keyboard's cell outlined: white under black, visible on every colour of both scales. */
+  const withCursor = () => {
+    if (!cursor) return shown.fig;
+    const { y, x } = cursor;
+    const box = (color, width) => ({ type: 'rect', x0: x - 0.5, x1: x + 0.5, y0: y - 0.5, y1: y + 0.5,
+      line: { color, width } });
+    const layout = shown.fig.layout;
+    return { ...shown.fig,
+      layout: { ...layout, shapes: [...(layout.shapes || []), box('#ffffff', 5), box('#000000', 2)] } };
+  };
+  const describe = () => {
+    if (!shown) return;
+    const range = shown.min <= shown.max ? `from ${fmt(shown.min, 4)} to ${fmt(shown.max, 4)}` : 'all blank';
+    plotEl.setAttribute('aria-label', `${title.textContent}: ${shown.shape.join(' × ')} values ${range}. `
+      + 'Arrow keys read the cells, Enter opens one.');
+  };
+  const announce = () => {
+    const idx = indexAt(arrangement, cursor.y, cursor.x);
+    const v = shown.z[cursor.y][cursor.x];
+    live.textContent = `${legendTitle.textContent} at (${idx.join(', ')}): ${fmt(v, 4)}`;
+    live.dataset.value = String(v);
+    live.dataset.index = idx.join(',');
+  };
+  const MOVES = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] };
+  plotEl.addEventListener('keydown', (ev) => {
+    if (!shown || !arrangement) return;
+    const g = arrangement.grid;
+    if (ev.key in MOVES) {
+      ev.preventDefault();
+      const [dy, dx] = MOVES[ev.key];
+      if (!cursor) cursor = { y: 0, x: 0 };
+      else {
+        // over the gaps between tiles to the next cell; at the edge, stay
+        let { y, x } = cursor;
+        do { y += dy; x += dx; } while (y >= 0 && y < g.height && x >= 0 && x < g.width && !indexAt(arrangement, y, x));
+        if (y >= 0 && y < g.height && x >= 0 && x < g.width) cursor = { y, x };
+      }
+      announce();
+      plot.show(withCursor());
+    } else if ((ev.key === 'Enter' || ev.key === ' ') && cursor) {
+      ev.preventDefault();
+      const idx = indexAt(arrangement, cursor.y, cursor.x);
+      if (idx) for (const fn of cellHandlers) fn(idx);
+    }
+  });
+  plotEl.addEventListener('blur', () => {
+    if (!cursor) return;
+    cursor = null;
+    if (shown) plot.show(shown.fig);
+  });
+
   return {
     element: fig,
     /**
@@ -189,7 +254,17 @@ export function createHeatmap(root, opts) {
         layout.shapes.push({ type: 'rect', x0: x - 0.5, x1: x + 0.5, y0: y - 0.5, y1: y + 0.5,
           line: { color: '#f08c00', width: 3 } });
       }
-      return plot.show({ data: [...(d.under || []), trace], layout, colorbar: opts.legend });
+      let min = Infinity, max = -Infinity;
+      for (let i = 0; i < d.values.length; i++) { // NaN: a cell left blank (e.g. not a max-pool window's winner)
+        const v = d.values[i];
+        if (Number.isFinite(v)) { min = Math.min(min, v); max = Math.max(max, v); }
+      }
+      const last = arrangement.toIndex({ m: g.n - 1, r: g.H - 1, c: g.W - 1 }); // the tensor's last index
+      shown = { fig: { data: [...(d.under || []), trace], layout, colorbar: opts.legend }, z: trace.z, min, max,
+        shape: last.length === 1 ? [d.values.length] : last.map((k) => k + 1) };
+      if (cursor && !indexAt(arrangement, cursor.y, cursor.x)) cursor = null; // another layout: start again
+      describe();
+      return plot.show(withCursor());
     },
     /** Hide the plot and say why (e.g. "pending: not reached yet"). @param {string} message */
     clear(message) {
@@ -201,11 +276,14 @@ export function createHeatmap(root, opts) {
       placeholder.hidden = false;
       plotEl.hidden = legend.hidden = true;
       cap.textContent = '';
+      shown = cursor = null;
+      plotEl.setAttribute('aria-label', `${title.textContent}: ${message}`);
     },
     /** @param {string} text  @param {string} [legendText] */
     setTitle(text, legendText) {
       title.textContent = text;
       if (legendText) legendTitle.textContent = legendText;
+      describe();
     },
     /** @param {(idx: number[]) => void} fn  called with the tensor index of a clicked cell */
     onCell(fn) { cellHandlers.push(fn); },
