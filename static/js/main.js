@@ -78,7 +78,7 @@ const inputView = createInputView($('input-view'), {
 const errorView = createErrorView($('input-view'));
 const why = createWhyView($('input-steps'), $('input-view').querySelector('[data-testid=input-28]'), api);
 const prediction = createPredictionView($('prediction'), { labels: model.class_labels,
-  onPick: (k) => actions.target(k) });
+  onPick: (k) => actions.target(k), onReset: () => actions.reset() });
 const controls = createControlsView($('controls'), {
   labels: model.class_labels, losses: model.losses || ['cross_entropy'],
   onTarget: (t) => actions.target(t), onLoss: (l) => actions.lossName(l), onForward: () => actions.forward(),
@@ -151,7 +151,8 @@ store.subscribe((s, prev) => {
     else stepsLater();
   }
   if (s.error !== prev.error) errorView.update(s.error);
-  prediction.update({ forward: s.forward, target: s.target, labels: s.model.class_labels });
+  prediction.update({ forward: s.forward, target: s.target, labels: s.model.class_labels,
+    steps: s.update?.steps ?? 0 });
   controls.update({ ...s, lossValue: lossValue(s), waiting: passWaiting(s) });
   for (const p of panels) p.update(s);
   explain.update(s);

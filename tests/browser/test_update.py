@@ -94,3 +94,17 @@ def test_repeated_steps_make_the_loss_fall_and_reset_undoes_them(page: Page) -> 
                     return gd.data[0].y.every((v, k) => Math.abs(v - p[k]) < 1e-9); }""",
         arg=pretrained, timeout=10_000)
     assert probabilities(page) == pytest.approx(pretrained, abs=1e-9)
+
+
+def test_a_badge_beside_the_prediction_counts_the_steps_and_resets(page: Page) -> None:
+    badge = page.get_by_test_id("weights-badge")
+    expect(badge).to_be_hidden()
+    page.get_by_test_id("target").select_option(str(TARGET))
+    blur(page)
+    for step in (1, 2):
+        apply(page, step)
+    expect(badge).to_be_visible()
+    expect(badge).to_contain_text("Weights changed by 2 steps")
+    page.get_by_test_id("badge-reset").click()
+    expect(page.get_by_test_id("update-summary")).to_contain_text("pretrained")
+    expect(badge).to_be_hidden()

@@ -7,23 +7,32 @@ import { createBars } from './bars.js';
 const INK = '#1f4e8c', PALE = '#9db4d3';
 
 /**
- * @param {HTMLElement} root  @param {{labels: string[], onPick: (k: number) => void}} opts
+ * @param {HTMLElement} root  @param {{labels: string[], onPick: (k: number) => void, onReset?: () => void}} opts
  * @returns {{update: (d: {forward: object|null, target: number|null, labels?: string[]}) => Promise<void>}}
  *   labels: the classes of the network the session runs now (an uploaded model names its own), else opts.labels
  */
-export function createPredictionView(root, { labels: initialLabels, onPick }) {
+export function createPredictionView(root, { labels: initialLabels, onPick, onReset }) {
   const digit = h('div', { class: 'prediction-digit', 'data-testid': 'prediction', 'aria-live': 'polite' }, '–');
   const words = h('p', { class: 'confidence' }, 'Draw a digit to see what the network thinks.');
+  // Said beside the prediction, since it is what the steps changed: these are no longer the pretrained weights.
+  const stepsText = h('span', {});
+  const resetLink = h('button', { type: 'button', class: 'link-button', 'data-testid': 'badge-reset' },
+    'back to the pretrained weights');
+  const badge = h('p', { class: 'weights-badge', 'data-testid': 'weights-badge', hidden: true }, stepsText, ' · ',
+    resetLink);
+  resetLink.addEventListener('click', () => onReset?.());
   const probsBox = h('div', { class: 'probs', 'data-testid': 'probabilities' });
-  root.append(h('div', { class: 'prediction-box' }, h('span', { class: 'mini-title' }, 'Prediction'), digit, words),
-    probsBox);
+  root.append(h('div', { class: 'prediction-box' }, h('span', { class: 'mini-title' }, 'Prediction'), digit, words,
+    badge), probsBox);
   const bars = createBars(probsBox, { title: 'Class probabilities (softmax)', filename: 'probabilities',
     xTitle: 'class', height: 190 });
   bars.onBar((k) => onPick(k));
   let last = null;
 
   return {
-    update({ forward, target, labels = initialLabels }) {
+    update({ forward, target, labels = initialLabels, steps = 0 }) {
+      badge.hidden = !steps;
+      stepsText.textContent = `Weights changed by ${steps} step${steps === 1 ? '' : 's'}`;
       if (!forward) { // cleared: no input, so no probabilities and no target either
         digit.textContent = '–';
         digit.dataset.value = '';
