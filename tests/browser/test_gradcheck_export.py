@@ -90,7 +90,7 @@ def test_the_export_is_an_npz_of_the_tensors(page: Page) -> None:
         # this tab's input: the 28×28 image the page shows, to its 8-bit rounding
         shown = np.array(page.get_by_test_id("input-28").evaluate(
             "(c) => Array.from(c.getContext('2d').getImageData(0, 0, 28, 28).data.filter((_, k) => k % 4 === 0))"))
-        np.testing.assert_allclose(x.ravel(), shown / 255, atol=0.51 / 255)
+        np.testing.assert_allclose(x.ravel(), 1 - shown / 255, atol=0.51 / 255)  # 1 is black
         # and the backward pass for the target chosen: the loss's δ is p − y with y one-hot at 3
         delta = npz["11_dense3/delta"]
         assert delta.shape == (10,) and delta[3] < -0.9 and abs(delta.sum()) < 1e-9

@@ -143,7 +143,7 @@ def test_a_drawing_is_sent_as_its_28x28_input(page: Page) -> None:
     np.testing.assert_array_equal(held, x.ravel())
     shown = np.array(page.get_by_test_id("input-28").evaluate(
         "(c) => Array.from(c.getContext('2d').getImageData(0, 0, 28, 28).data.filter((_, k) => k % 4 === 0))"))
-    np.testing.assert_allclose(shown / 255, x.ravel(), atol=0.51 / 255)
+    np.testing.assert_allclose(1 - shown / 255, x.ravel(), atol=0.51 / 255)  # 1 is black
     assert page.get_by_test_id("prediction").get_attribute("data-value") == "3"
 
     # how it got there: the page's own steps, asked of no one

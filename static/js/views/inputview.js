@@ -5,7 +5,8 @@ import { h, replace } from '../lib/dom.js';
 import { fmt } from '../lib/format.js';
 
 /**
- * Paint (H, W) values in [0, 1] into a canvas of H×W pixels, 1 = white; (3, H, W) in colour. An input a model's
+ * Paint (H, W) values in [0, 1] into a canvas of H×W pixels, 0 = white and 1 = black as in every map of the page;
+ * (3, H, W) in colour. An input a model's
  * mean/std normalized (values outside [0, 1]) is shown stretched from its least to its largest value.
  * @param {import('../lib/tensor.js').Tensor} t
  */
@@ -21,7 +22,8 @@ function paint(canvas, t) {
   const byte = (v) => Math.round(255 * Math.min(1, Math.max(0, (v - lo) / (hi - lo || 1))));
   for (let k = 0; k < H * W; k++) {
     if (colour) img.data.set([byte(t.data[k]), byte(t.data[H * W + k]), byte(t.data[2 * H * W + k])], 4 * k);
-    else img.data[4 * k] = img.data[4 * k + 1] = img.data[4 * k + 2] = byte(t.data[k]);
+    // One grey convention for the input and every map: 0 white, the largest black (the layers' legend says so).
+    else img.data[4 * k] = img.data[4 * k + 1] = img.data[4 * k + 2] = 255 - byte(t.data[k]);
     img.data[4 * k + 3] = 255;
   }
   ctx.putImageData(img, 0, 0);
@@ -47,7 +49,7 @@ export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
   const stepsBox = h('div', { class: 'steps' });
   const details = h('details', { class: 'steps-details' },
     h('summary', {}, 'How the drawing becomes 28×28'), stepsBox);
-  const caption = h('p', { class: 'caption' }, '28×28 values in [0, 1], white = 1 (MNIST’s convention)');
+  const caption = h('p', { class: 'caption' }, '28×28 values in [0, 1]: white 0 → black 1, as in every map below');
   root.append(h('div', { class: 'input-box' },
     h('h3', { class: 'mini-title' }, 'What the network reads'), canvas, caption, readout, doubts));
   stepsRoot.append(details);
@@ -75,7 +77,7 @@ export function createInputView(root, { onStepsOpen, stepsRoot = root }) {
       if (t) {
         caption.textContent = t.shape.length === 3 ? `${t.shape.join('×')}: red, green, blue, each in [0, 1] unless `
           + 'the model normalizes them' : t.shape[0] === 28 && t.shape[1] === 28
-          ? '28×28 values in [0, 1], white = 1 (MNIST’s convention)' : `${t.shape.join('×')} values, white = 1`;
+          ? '28×28 values in [0, 1]: white 0 → black 1, as in every map below' : `${t.shape.join('×')} values: white 0 → black 1`;
       }
       else canvas.getContext('2d').clearRect(0, 0, 28, 28);
     },
