@@ -94,3 +94,22 @@ def test_the_export_is_an_npz_of_the_tensors(page: Page) -> None:
         # and the backward pass for the target chosen: the loss's δ is p − y with y one-hot at 3
         delta = npz["11_dense3/delta"]
         assert delta.shape == (10,) and delta[3] < -0.9 and abs(delta.sum()) < 1e-9
+
+
+def test_a_plot_downloads_as_a_png_with_room_for_its_whole_title(page: Page) -> None:
+    """The camera button saves a PNG of the plot at twice its size, with room above it for its heading (wrapped onto
+    as many lines as it takes by lib/format.js's wrapTitle, whose node test checks the wrapping)."""
+    from PIL import Image
+
+    plot = page.locator("[data-testid=probabilities] .js-plotly-plot")
+    plot.hover()
+    with page.expect_download() as download:
+        page.locator("[data-testid=probabilities] [data-title='Download this plot as PNG']").click()
+    path = download.value.path()
+    assert download.value.suggested_filename == "probabilities.png"
+    with Image.open(path) as png:
+        width, height = png.size
+    box = plot.bounding_box()
+    assert box is not None
+    assert abs(width - 2 * (box["width"] + 90)) <= 2  # scale 2
+    assert height >= 2 * (box["height"] + 22 + 18) - 2  # at least one title line's room

@@ -52,6 +52,7 @@ SUITES: dict[str, Callable[[], dict[str, Any]] | None] = {
     "colors": fixtures.engine_fixtures,
     "tensor": fixtures.tensor_fixtures,
     "layout": None,
+    "format": None,
 }
 
 

@@ -52,3 +52,18 @@ export function shapeText(shape) {
 export function plusMinus(m) {
   return `±${fmt(m, 3)}`;
 }
+
+/**
+ * A heading broken at spaces into lines of at most `width` characters, joined by <br> (Plotly's line break), so a
+ * long title fits an exported image whole instead of running off its edge. A word longer than a line stays whole.
+ * @param {string} text  @param {number} width  @returns {{text: string, lines: number}}
+ */
+export function wrapTitle(text, width) {
+  const lines = [];
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + word.length <= width) lines[last] += ` ${word}`;
+    else lines.push(word);
+  }
+  return { text: lines.join('<br>'), lines: Math.max(1, lines.length) };
+}

@@ -3,6 +3,7 @@
 // started so far has finished: the performance marks wait on it.
 
 import { PLOT_THEMES } from './colors.js';
+import { wrapTitle } from './format.js';
 
 const Plotly = window.Plotly;
 
@@ -82,14 +83,16 @@ export function whenPainted() {
 
 /** The figure for a PNG: the heatmap's colour bar shown with its title (on screen it is an HTML legend, cheaper to
  * redraw), and a heading. */
-function exportFigure(gd, title, colorbar) {
+function exportFigure(gd, title, colorbar, width) {
   const data = gd.data.map((t, i) => (t.type === 'heatmap' && i === gd.data.length - 1 && colorbar
     ? { ...t, showscale: true, colorbar: { title: { text: colorbar }, thickness: 14 } } : t));
+  // The whole title, on as many lines as it takes (about 7.5 px a character at 14 px), never cut at the edge.
+  const heading = wrapTitle(title, Math.max(20, Math.floor((width - 30) / 7.5)));
   // a PNG has no card behind it: in dark mode its paper is the card's colour, or its light text would be lost
-  const layout = { ...gd.layout, title: { text: title, font: { size: 14 } },
+  const layout = { ...gd.layout, title: { text: heading.text, font: { size: 14 } },
     paper_bgcolor: isDark() ? PLOT_THEMES.dark.paper : gd.layout.paper_bgcolor,
-    margin: { ...(gd.layout.margin || {}), t: 40, r: colorbar ? 100 : 20 } };
-  return { data, layout };
+    margin: { ...(gd.layout.margin || {}), t: 22 + 18 * heading.lines, r: colorbar ? 100 : 20 } };
+  return { data, layout, extraHeight: 18 * heading.lines };
 }
 
 /**
@@ -108,9 +111,12 @@ export function createPlot(el, opts) {
     modeBarButtonsToAdd: [{
       name: 'Download this plot as PNG',
       icon: Plotly.Icons.camera,
-      click: (gd) => Plotly.downloadImage(exportFigure(gd, opts.title || opts.filename, fig && fig.colorbar),
-        { format: 'png', filename: opts.filename, scale: 2, width: gd._fullLayout.width + 90,
-          height: gd._fullLayout.height + 40 }),
+      click: (gd) => {
+        const width = gd._fullLayout.width + 90;
+        const { data, layout, extraHeight } = exportFigure(gd, opts.title || opts.filename, fig && fig.colorbar, width);
+        return Plotly.downloadImage({ data, layout },
+          { format: 'png', filename: opts.filename, scale: 2, width, height: gd._fullLayout.height + 22 + extraHeight });
+      },
     }],
   };
   let fig = null, drawn = false, chain = Promise.resolve();
