@@ -5,9 +5,10 @@ no pickle: the input, the target, the loss history…), and `cnn:weights:<id>` i
 the session has stepped, and the velocity: 0.5 MB for LeNet-5; a session that has not stepped stores none, and
 loading it gives back the served ones). The weights are rewritten only when they changed, so a forward or a backward
 writes a few KB. Both have a time to live of the idle limit, renewed by every put and every get (GETEX), so use keeps
-a session alive. `cnn:browser:<cookie id>` says that some tab
-of a browser has a session, with the same time to live. `cnn:sessions` is a sorted set of ids by expiry time: it
-makes `len` (which /healthz calls) one cheap range removal and a count instead of a scan over every key.
+a session alive. `cnn:browser:<cookie id>` says that some tab of a browser has a session, with the same time to
+live. `cnn:sessions` is a sorted set of ids by expiry time: it makes `len` (which /healthz calls) one cheap range
+removal and a count instead of a scan over every key. `cnn:cookie-secret` is the key every process signs cookies
+with (`shared_secret`).
 
 Memory is bounded by Redis itself (its `maxmemory` and eviction policy), not here: `reserve` does nothing. A session
 Redis evicts is lost like one that idled out, and counts in `len` until its idle limit passes.
@@ -16,7 +17,8 @@ Warm passes stay in each process (app.services.warm); a session changed by anoth
 `version` in its header, so it never meets a pass computed for the old one.
 
 One learner's requests stay in order across processes: `lock` holds `cnn:lock:<id>` (SET NX with an expiry, so a
-worker that dies holding it blocks the session for LOCK_SECONDS at most, never for good).
+worker that dies holding it blocks the session for LOCK_SECONDS at most, never for good; a lock a stalled Redis kept
+is released in the background as soon as it answers again).
 
 The calls are sync and short (one round trip each); `remote = True` tells app.services.container to make them on a
 worker thread, so a Redis that hangs never stalls the event loop. A Redis that fails or does not answer within
