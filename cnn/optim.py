@@ -6,6 +6,7 @@ Both follow PyTorch's conventions (torch.optim.SGD, torch.optim.Adam), so that r
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,7 +28,7 @@ class ParamUpdate:
     after: Array
 
 
-class Optimizer:
+class Optimizer(ABC):
     """What every optimizer shares: `step` in place for training, `step_recorded` all or nothing for the visualizer.
 
     A subclass gives `_change(name, w, g)`, the amount subtracted from w (updating its own state), and `_state` /
@@ -36,16 +37,19 @@ class Optimizer:
 
     lr: float
 
+    @abstractmethod
     def _change(self, name: str, w: Array, g: Array) -> Array:
-        raise NotImplementedError
+        """Implemented by each optimizer."""
 
+    @abstractmethod
     def _state(self) -> object:
-        raise NotImplementedError
+        """Implemented by each optimizer."""
 
+    @abstractmethod
     def _restore(self, saved: object) -> None:
-        raise NotImplementedError
+        """Implemented by each optimizer."""
 
-    def _begin_step(self) -> None:
+    def _begin_step(self) -> None:  # noqa: B027 (a hook: doing nothing is the default, not a gap)
         """Called once before each step's parameters are visited (Adam counts its steps here)."""
 
     def step(self, model: Sequential) -> None:
@@ -158,7 +162,7 @@ class Adam(Optimizer):
         self.m: dict[str, Array] = {}
         self.v: dict[str, Array] = {}
 
-    def _begin_step(self) -> None:
+    def _begin_step(self) -> None:  # noqa: B027 (a hook: doing nothing is the default, not a gap)
         self.t += 1
 
     def _change(self, name: str, w: Array, g: Array) -> Array:
