@@ -18,6 +18,8 @@ import io
 import struct
 import urllib.parse
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -137,6 +139,24 @@ def load_grayscale(data: bytes, limits: ImageLimits) -> np.ndarray:
     is decoded (a JPEG at a reduced scale by its decoder, others a strip at a time): the largest image allowed (16
     megapixels) costs about its decoded size, never a float64 array of its full size.
     """
+    with opened(data, limits) as (img, orientation):
+        if img.format == "JPEG" and max(img.size) > WORK_MAX_SIDE:
+            # JPEG decodes at 1/2, 1/4 or 1/8 scale straight to grey: the full-size colour image never exists.
+            img.draft("L", _shrunk_size(img.size, _reduce_factor(img.size)))
+        # The first frame only. A truncated file raises here because ImageFile.LOAD_TRUNCATED_IMAGES is left
+        # False: a half-decoded digit would be classified as if it were whole.
+        img.load()
+        img = _shrink(img)
+        if transpose := _EXIF_TRANSPOSE.get(orientation):
+            img = img.transpose(transpose)  # phones store photos sideways and say so in EXIF
+        return _to_gray(img)
+
+
+@contextmanager
+def opened(data: bytes, limits: ImageLimits) -> Iterator[tuple[Image.Image, int]]:
+    """The image within `limits`, opened (its header read, no pixel decoded yet), and its EXIF orientation; whatever
+    fails while the `with` body decodes it becomes an ImageError a person can act on. Shared by every decoder here
+    (load_grayscale, and app.services.resize for models that read whole pictures)."""
     if len(data) > limits.max_bytes:
         raise image_too_large(len(data), limits.max_bytes)
     # Pillow's own bomb check warns above Image.MAX_IMAGE_PIXELS and raises above twice that: both refuse here.
@@ -151,17 +171,7 @@ def load_grayscale(data: bytes, limits: ImageLimits) -> np.ndarray:
                     f"The image is {img.width} × {img.height} = {pixels:,} pixels; the limit is "
                     f"{limits.max_pixels:,} pixels. Send a smaller image."
                 )
-            orientation = img.getexif().get(ORIENTATION_TAG, 1)
-            if img.format == "JPEG" and max(img.size) > WORK_MAX_SIDE:
-                # JPEG decodes at 1/2, 1/4 or 1/8 scale straight to grey: the full-size colour image never exists.
-                img.draft("L", _shrunk_size(img.size, _reduce_factor(img.size)))
-            # The first frame only. A truncated file raises here because ImageFile.LOAD_TRUNCATED_IMAGES is left
-            # False: a half-decoded digit would be classified as if it were whole.
-            img.load()
-            img = _shrink(img)
-            if transpose := _EXIF_TRANSPOSE.get(orientation):
-                img = img.transpose(transpose)  # phones store photos sideways and say so in EXIF
-            return _to_gray(img)
+            yield img, img.getexif().get(ORIENTATION_TAG, 1)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise TooManyPixelsError(
                 f"The image declares more pixels than can be decoded safely; the limit is {limits.max_pixels:,} "

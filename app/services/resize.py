@@ -11,22 +11,12 @@ one, is applied by the network service to the [0, 1] values made here (NetworkSe
 
 from __future__ import annotations
 
-import struct
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from app.services.images import (
-    _EXIF_TRANSPOSE,
-    ORIENTATION_TAG,
-    ImageLimits,
-    NotAnImageError,
-    TooManyPixelsError,
-    _open,
-    image_too_large,
-)
+from app.services.images import _EXIF_TRANSPOSE, ImageLimits, opened
 
 # Shown beside the input: the decoded picture, its longer side shrunk to at most this (page-sized, a few hundred KB).
 DISPLAY_MAX_SIDE = 256
@@ -49,32 +39,16 @@ def image_to_resized_input(data: bytes, limits: ImageLimits, shape: tuple[int, i
     """Image bytes -> Resized for a model reading `shape` = (C, H, W): the whole picture scaled to W×H (bicubic,
     with Pillow's reducing gap, so a large photo is first reduced by whole factors). Raises ImageError or TooLarge."""
     C, H, W = shape
-    if len(data) > limits.max_bytes:
-        raise image_too_large(len(data), limits.max_bytes)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            img = _open(data)
-            pixels = img.width * img.height
-            if pixels > limits.max_pixels:
-                raise TooManyPixelsError(f"The image is {img.width} × {img.height} = {pixels:,} pixels; the limit is "
-                                         f"{limits.max_pixels:,} pixels. Send a smaller image.")
-            orientation = img.getexif().get(ORIENTATION_TAG, 1)
-            if img.format == "JPEG":
-                img.draft("RGB", (max(W, DISPLAY_MAX_SIDE), max(H, DISPLAY_MAX_SIDE)))  # decoded at 1/2, 1/4, 1/8
-            img.load()
-            if img.mode in ("P", "PA") or "transparency" in img.info or img.mode in ("RGBA", "LA", "RGBa", "La"):
-                rgba = img.convert("RGBA")
-                img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-            img = img.convert("RGB")
-            if transpose := _EXIF_TRANSPOSE.get(orientation):
-                img = img.transpose(transpose)
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise TooManyPixelsError(f"The image declares more pixels than can be decoded safely; the limit is "
-                                     f"{limits.max_pixels:,} pixels. Send a smaller image.") from None
-        except (OSError, SyntaxError, ValueError, EOFError, struct.error) as e:
-            raise NotAnImageError(f"The image could not be decoded: it may be truncated or damaged ({e}). Save it "
-                                  "again and resend it.") from None
+    with opened(data, limits) as (img, orientation):
+        if img.format == "JPEG":
+            img.draft("RGB", (max(W, DISPLAY_MAX_SIDE), max(H, DISPLAY_MAX_SIDE)))  # decoded at 1/2, 1/4, 1/8
+        img.load()
+        if img.mode in ("P", "PA") or "transparency" in img.info or img.mode in ("RGBA", "LA", "RGBa", "La"):
+            rgba = img.convert("RGBA")
+            img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        img = img.convert("RGB")
+        if transpose := _EXIF_TRANSPOSE.get(orientation):
+            img = img.transpose(transpose)
     resized = _channels_first(img.resize((W, H), Image.Resampling.BICUBIC, reducing_gap=2.0), C)
     resized = np.clip(resized, 0.0, 1.0)
     scale = min(1.0, DISPLAY_MAX_SIDE / max(img.size))

@@ -66,18 +66,8 @@ def torch():
 
 
 def _lenet5(torch):
-    nn, F = torch.nn, torch.nn.functional
-
-    class LeNet5(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.conv2 = nn.Conv2d(1, 6, 5, padding=2), nn.Conv2d(6, 16, 5)
-            self.fc1, self.fc2, self.fc3 = nn.Linear(400, 120), nn.Linear(120, 84), nn.Linear(84, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.flatten(x, 1))))))
+    """The engine's LeNet-5 in PyTorch, as the ONNX import tests define it (imported once torch is known present)."""
+    from tests.cnn.test_onnx_pytorch import LeNet5
 
     return LeNet5()
 
