@@ -21,6 +21,9 @@ import { createLab } from './lab/index.js';
 import { createModelLoad, drawingFile, modelTakesImages } from './views/modelload.js';
 import { createThemeSwitch } from './views/theme.js';
 import { repaintAll } from './lib/plot.js';
+import { createPageView } from './view.js';
+import { createLessons } from './lessons/index.js';
+import { createClassMode } from './class/student.js';
 
 const page = JSON.parse(document.getElementById('page-data').textContent);
 const model = page.model;
@@ -124,6 +127,11 @@ modelLoad = createModelLoad($('model-load'), {
     } else actions.forward(); // a file again (the server preprocesses it for this model), or the drawing
   },
 });
+
+// What the page shows, as data (links, lesson cards and a teacher's pins set it); the lessons and class mode on top.
+const view = createPageView({ store, actions, pad, update });
+export const lessons = createLessons($('lesson-view'), { api, store, actions, view, lab, opener: $('lessons-slot') });
+createClassMode($('class-bar'), { api, store, view, lessons, opener: $('class-slot') });
 
 // The steps are drawn while they are open; an uploaded file's are asked of the server then, and not on every change.
 const stepsLater = debounce(() => { if (inputView.stepsOpen()) actions.inputSteps(); }, 400);
