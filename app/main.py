@@ -31,7 +31,7 @@ from app.config import Settings, load_settings
 from app.errors import AppError
 from app.limits import BodyLimit, BodyLimitMiddleware, forward_body_bytes, forward_limit, model_limit
 from app.paths import STATIC_DIR
-from app.routes import api, model, pages, train, ws
+from app.routes import api, classroom, lessons, model, pages, train, ws
 from app.security import SecurityHeadersMiddleware, security_headers
 from app.services.container import Services
 from app.services.redis_store import SessionStoreUnreachable
@@ -130,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(model.router)
     app.include_router(ws.router)
     app.include_router(train.router)
+    app.include_router(lessons.router)
+    app.include_router(classroom.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
