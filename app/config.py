@@ -39,6 +39,12 @@
                               closed page leaves nothing running (default 120)
     CNN_TRAIN_DIR             where jobs keep their checkpoints and models (default: a temporary folder, removed when
                               the server stops)
+    CNN_CLASS_MAX_STUDENTS    the most students a class may have; one more is told the class is full (default 60)
+    CNN_CLASS_MAX_CLASSES     the most classes held at once, by this process with the memory store, by every process on
+                              the Redis (CNN_SESSION_STORE) otherwise; one more is answered 503 (default 100)
+    CNN_CLASS_TTL_SECONDS     a class nobody was active in for this long expires (default 14400: 4 hours); its students
+                              and drawings go with it
+    CNN_CLASS_DRAWINGS_PER_SECOND  drawings a student's socket may send a second; more are dropped (default 5)
 
 A value that makes no sense (a negative limit, NaN, a word where a number belongs) stops the server at start-up with
 a message naming the variable, never later in the middle of a request.
@@ -103,6 +109,12 @@ class Settings(BaseSettings):
     train_idle_seconds: float = Field(default=120, gt=0, allow_inf_nan=False,
                                       description="A job nobody watched for this long is stopped.")
     train_dir: Path | None = Field(default=None, description="Where jobs keep checkpoints and models.")
+
+    class_max_students: int = Field(default=60, gt=0, le=1000, description="The most students a class may have.")
+    class_max_classes: int = Field(default=100, gt=0, description="The most classes held at once.")
+    class_ttl_seconds: int = Field(default=4 * 3600, gt=0, description="A class idle this long expires.")
+    class_drawings_per_second: float = Field(default=5.0, gt=0, le=100, allow_inf_nan=False,
+                                             description="Drawings a student's socket may send a second.")
 
     @field_validator("session_store")
     @classmethod

@@ -71,9 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise RuntimeError(f"cannot start: {e}") from None
         log.info("serving %s (%d parameters)", settings.model_path, app.state.services.network.summary.total_params)
         app.state.training = TrainingService(settings)  # training jobs, in worker processes of their own
+        await app.state.services.classes.start()  # class mode's sweep, and its pub/sub listener with Redis
         try:
             yield
         finally:
+            await app.state.services.classes.stop()
             app.state.training.shutdown()  # every job's process ends with the server
             app.state.services.close()  # the session store's connections (Redis's pool)
             blas.restore_original_limits()

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
+from app.classroom.service import ClassService
 from app.config import Settings
 from app.errors import Busy, Overloaded
 from app.services.gate import Gate
@@ -42,6 +43,7 @@ class Services:
     store: SessionStore
     gate: Gate
     ids: SessionIds  # issues and checks the session cookies
+    classes: ClassService  # class mode: its classes beside the sessions (memory or the same Redis), started async
     # A lock per session with a request in flight (never more entries than requests in flight): two requests of one
     # session never interleave, and a learner never waits behind another session's gradcheck, as locks shared by
     # stripes of sessions made it do. asyncio locks: the event loop waits on them while a job runs on a thread.
@@ -60,7 +62,8 @@ class Services:
         # there unless CNN_SESSION_SECRET names one; a lone in-memory process needs none beyond its own lifetime.
         secret = settings.session_secret or (store.shared_secret() if isinstance(store, RedisSessionStore)
                                              else secrets.token_urlsafe(32))
-        return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue), SessionIds(secret))
+        return cls(settings, network, store, Gate(settings.engine_workers, settings.engine_queue), SessionIds(secret),
+                   ClassService(settings))
 
     def close(self) -> None:
         """Let go of what the services hold outside the process: the Redis store's connections."""

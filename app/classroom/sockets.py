@@ -1,0 +1,232 @@
+"""One class socket, a teacher's or a student's (the token says which), from its first message to its close.
+
+Each socket has a reader (this module's `serve`) and a writer (`_write`), which alone sends, from the socket's outbox
+(app.classroom.hub), so a slow socket holds at most its bounded outbox. Every message read is counted against the
+socket's token bucket first: past it, a student's drawings are dropped and the student is told `slow_down` once
+(until a message passes again), and so are a teacher's. A message that breaks a rule (app.classroom.wire) or that the
+store cannot take right now (Redis away: code "overloaded") gets {"type": "error", "code", "detail"} and the socket
+stays open.
+
+Close codes: 4404 no such class, 4403 a token this class did not issue, 1013 too many sockets, or the socket fell
+too far behind (reconnect later), 1000 after {"type": "ended"}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+
+from app.classroom import keys, wire
+from app.classroom.bucket import TokenBucket
+from app.classroom.hub import Member, encode
+from app.classroom.service import ClassService, class_out, ended_event, lesson_message, pin_message, roster, tile_event
+from app.classroom.store import ClassRecord
+from app.errors import AppError
+
+log = logging.getLogger("cnn_visualizer")
+TEACHER_RATE, TEACHER_BURST = 5.0, 20
+TEACHER_SOCKETS = 8  # per class and process: a teacher's laptop, the projector, a phone…
+CLOSE_NOT_FOUND, CLOSE_BAD_TOKEN, CLOSE_TRY_LATER = 4404, 4403, 1013
+CLOSE_SECONDS = 5.0  # the most an ending socket waits for its last messages to go out
+
+
+async def serve(ws: WebSocket, classes: ClassService, code: str, token: str | None) -> None:
+    await ws.accept()
+    try:
+        record = await classes.find(code)
+    except AppError as e:
+        await _refuse(ws, e.code, e.message, CLOSE_NOT_FOUND if e.status_code == 404 else CLOSE_TRY_LATER)
+        return
+    holder = keys.token_holder(record.secret, token)
+    if holder is None:
+        await _refuse(ws, "invalid_token", "this link's key is not one this class gave out: join the class again",
+                      CLOSE_BAD_TOKEN)
+        return
+    role, who = holder
+    if role == "teacher":
+        await _Teacher(ws, classes, record).run()
+    else:
+        await _Student(ws, classes, record, who).run()
+
+
+async def _refuse(ws: WebSocket, code: str, detail: str, close: int) -> None:
+    await ws.send_text(encode({"type": "error", "code": code, "detail": detail}))
+    await ws.close(close)
+
+
+class _Socket:
+    role: Any = None
+
+    def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord, bucket: TokenBucket) -> None:
+        self.ws, self.classes, self.store, self.record = ws, classes, classes.store, record
+        self.bucket = bucket
+        self.member = Member(record.code, self.role)
+        self.told_slow = False
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.member.outbox.put(message)
+
+    def error(self, code: str, detail: str) -> None:
+        self.send({"type": "error", "code": code, "detail": detail})
+
+    async def run(self) -> None:
+        writer = asyncio.create_task(self._write())
+        try:
+            self.classes.hub.add(self.member)  # before the state is read, so nothing published after is missed
+            if await self.opened():
+                await self._read()
+            if self.member.outbox.closing:  # "ended" is queued: let the writer send it and close
+                await asyncio.wait_for(asyncio.shield(writer), CLOSE_SECONDS)
+        except (WebSocketDisconnect, RuntimeError, TimeoutError):  # RuntimeError: Starlette's, for a socket closed
+            pass
+        finally:
+            self.classes.hub.remove(self.member)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+            with contextlib.suppress(AppError):
+                await self.closed()
+
+    async def opened(self) -> bool:
+        """Send the state the socket starts from; False to close it at once."""
+        raise NotImplementedError
+
+    async def closed(self) -> None:
+        return None
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def _read(self) -> None:
+        while not self.member.outbox.closing:
+            frame = await self.ws.receive()
+            if frame["type"] == "websocket.disconnect":
+                return
+            if not self.bucket.take():
+                if not self.told_slow:
+                    self.told_slow = True
+                    self.error("slow_down", "too many messages: some were dropped; send fewer a second")
+                continue
+            self.told_slow = False
+            try:
+                message = wire.parse(frame.get("text") if "text" in frame else frame.get("bytes"))
+                if message["type"] == "ping":
+                    self.send({"type": "pong"})
+                else:
+                    await self.handle(message)
+            except wire.WireError as e:
+                self.error(e.code, e.detail)
+            except AppError as e:  # the store out of reach (Redis), a class that ended meanwhile…
+                self.error(e.code, e.message)
+            except Exception:
+                log.exception("unexpected error in a class socket")
+                self.error("internal_error", "something went wrong on the server; it was logged")
+
+    async def _write(self) -> None:
+        outbox = self.member.outbox
+        try:
+            while True:
+                for message in await outbox.take():
+                    await self.ws.send_text(encode(message))
+                    if message.get("type") == "ended":
+                        await self.ws.close(1000)
+                        return
+                if outbox.overflowed:
+                    await self.ws.close(CLOSE_TRY_LATER, "too far behind: reconnect")
+                    return
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # closed under us; the reader sees it too
+
+
+class _Teacher(_Socket):
+    role = "teacher"
+
+    def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord) -> None:
+        super().__init__(ws, classes, record, TokenBucket(TEACHER_RATE, TEACHER_BURST))
+
+    async def opened(self) -> bool:
+        if self.classes.hub.count(self.record.code, "teacher") > TEACHER_SOCKETS:
+            self.error("too_many_sockets", f"this class has {TEACHER_SOCKETS} teacher screens open already")
+            return False
+        await self.store.touch(self.record.code)
+        tiles = await self.store.tiles(self.record.code)
+        self.send(roster(self.record, tiles))
+        return True
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        code, kind = self.record.code, message["type"]
+        if kind == "pin":
+            student = await self.store.student(code, wire.student_id(message))
+            if student is None:
+                raise wire.WireError("unknown_student", "there is no student with that id in this class")
+            if not student["image"]:
+                raise wire.WireError("no_drawing", f"{student['name']} has not drawn anything yet")
+            pin = {"student": student["id"], "name": student["name"], "image": student["image"],
+                   "prediction": student["prediction"]}
+            changed = await self.store.set_state(code, "pin", pin, {"to": "all", "message": pin_message(pin)})
+        elif kind == "unpin":
+            changed = await self.store.set_state(code, "pin", None, {"to": "all", "message": pin_message(None)})
+        elif kind == "lesson":
+            lesson = wire.lesson(message)
+            changed = await self.store.set_state(code, "lesson", lesson,
+                                                 {"to": "all", "message": lesson_message(lesson)})
+        elif kind == "end":
+            await self.store.end(code, ended_event("ended"))
+            changed = True
+        else:
+            raise wire.WireError("unknown_type", f"unknown message type {kind!r}: a teacher sends pin, unpin, "
+                                 "lesson, end or ping")
+        if not changed:
+            self.send(ended_event("expired")["message"])
+
+
+class _Student(_Socket):
+    role = "student"
+
+    def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord, student_id: str) -> None:
+        rate = classes.settings.class_drawings_per_second
+        super().__init__(ws, classes, record, TokenBucket(rate, max(1.0, rate)))
+        self.member.student_id = student_id
+        self.student: dict[str, Any] | None = None
+        self.counted = False
+
+    async def opened(self) -> bool:
+        code, sockets = self.record.code, 2 * self.classes.settings.class_max_students
+        if self.classes.hub.count(code, "student") > sockets:
+            self.error("too_many_sockets", "this class has as many student screens open as it may")
+            return False
+        self.student = await self.store.student(code, str(self.member.student_id))
+        if self.student is None:
+            self.error("unknown_student", "you are not in this class any more: join it again")
+            return False
+        await self.store.touch(code)
+        self.counted = True
+        await self.store.online(code, self.student["id"], +1)
+        await self.store.publish(code, tile_event(self.student, online=True))
+        last = ({k: self.student[k] for k in ("image", "prediction", "probabilities")} if self.student["image"]
+                else None)
+        self.send({"type": "welcome", "student": {"id": self.student["id"], "name": self.student["name"]},
+                   "class": class_out(self.record).model_dump(), "last": last,
+                   "limits": self.classes.limits.model_dump()})
+        return True
+
+    async def closed(self) -> None:
+        if self.counted and self.student is not None:
+            if await self.store.online(self.record.code, self.student["id"], -1) == 0:
+                await self.store.publish(self.record.code, tile_event(self.student, online=False))
+
+    async def handle(self, message: dict[str, Any]) -> None:
+        if message["type"] != "drawing":
+            raise wire.WireError("unknown_type", f"unknown message type {message['type']!r}: a student sends drawing "
+                                 "or ping")
+        assert self.student is not None
+        student = {**self.student, **wire.drawing(message), "updated": time.time()}
+        if not await self.store.save_student(self.record.code, student, tile_event(student, online=True)):
+            self.send(ended_event("expired")["message"])
+            return
+        self.student = student
