@@ -43,6 +43,12 @@ class TooManyTries(AppError):
         self.headers = {"Retry-After": str(retry_after)}
 
 
+class TooManySockets(AppError):
+    """More sockets of one class on this process than it may have (a student's or teacher's screens)."""
+
+    status_code, code = 429, "too_many_sockets"
+
+
 def classes_full(limit: int) -> Overloaded:
     return Overloaded(f"the server already holds {limit} classes, the most it may; try again later, when one has "
                       "ended", retry_after=300)

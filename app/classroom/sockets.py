@@ -23,6 +23,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from app.classroom import keys, wire
 from app.classroom.bucket import TokenBucket
+from app.classroom.errors import ClassNotFound, TooManySockets
 from app.classroom.hub import Member, encode
 from app.classroom.service import ClassService, class_out, ended_event, lesson_message, pin_message, roster, tile_event
 from app.classroom.store import ClassRecord
@@ -75,25 +76,31 @@ class _Socket:
         self.send({"type": "error", "code": code, "detail": detail})
 
     async def run(self) -> None:
-        writer = asyncio.create_task(self._write())
+        self.classes.hub.add(self.member)  # before the state is read, so nothing published after it is missed
+        writer: asyncio.Task[None] | None = None
         try:
-            self.classes.hub.add(self.member)  # before the state is read, so nothing published after is missed
-            if await self.opened():
-                await self._read()
+            try:
+                await self.opened()
+            except AppError as e:  # the store out of reach, too many sockets…: said, then closed
+                await _refuse(self.ws, e.code, e.message, CLOSE_NOT_FOUND if e.status_code == 404 else CLOSE_TRY_LATER)
+                return
+            writer = asyncio.create_task(self._write())
+            await self._read()
             if self.member.outbox.closing:  # "ended" is queued: let the writer send it and close
                 await asyncio.wait_for(asyncio.shield(writer), CLOSE_SECONDS)
         except (WebSocketDisconnect, RuntimeError, TimeoutError):  # RuntimeError: Starlette's, for a socket closed
             pass
         finally:
             self.classes.hub.remove(self.member)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
+            if writer is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
             with contextlib.suppress(AppError):
                 await self.closed()
 
-    async def opened(self) -> bool:
-        """Send the state the socket starts from; False to close it at once."""
+    async def opened(self) -> None:
+        """Queue the state the socket starts from; an AppError refuses the socket."""
         raise NotImplementedError
 
     async def closed(self) -> None:
@@ -149,14 +156,12 @@ class _Teacher(_Socket):
     def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord) -> None:
         super().__init__(ws, classes, record, TokenBucket(TEACHER_RATE, TEACHER_BURST))
 
-    async def opened(self) -> bool:
+    async def opened(self) -> None:
         if self.classes.hub.count(self.record.code, "teacher") > TEACHER_SOCKETS:
-            self.error("too_many_sockets", f"this class has {TEACHER_SOCKETS} teacher screens open already")
-            return False
+            raise TooManySockets(f"this class has {TEACHER_SOCKETS} teacher screens open already on this server")
         await self.store.touch(self.record.code)
         tiles = await self.store.tiles(self.record.code)
         self.send(roster(self.record, tiles))
-        return True
 
     async def handle(self, message: dict[str, Any]) -> None:
         code, kind = self.record.code, message["type"]
@@ -195,15 +200,13 @@ class _Student(_Socket):
         self.student: dict[str, Any] | None = None
         self.counted = False
 
-    async def opened(self) -> bool:
+    async def opened(self) -> None:
         code, sockets = self.record.code, 2 * self.classes.settings.class_max_students
         if self.classes.hub.count(code, "student") > sockets:
-            self.error("too_many_sockets", "this class has as many student screens open as it may")
-            return False
+            raise TooManySockets("this class has as many student screens open as it may on this server")
         self.student = await self.store.student(code, str(self.member.student_id))
         if self.student is None:
-            self.error("unknown_student", "you are not in this class any more: join it again")
-            return False
+            raise ClassNotFound()  # ended (or expired) since the class was read
         await self.store.touch(code)
         self.counted = True
         await self.store.online(code, self.student["id"], +1)
@@ -213,7 +216,6 @@ class _Student(_Socket):
         self.send({"type": "welcome", "student": {"id": self.student["id"], "name": self.student["name"]},
                    "class": class_out(self.record).model_dump(), "last": last,
                    "limits": self.classes.limits.model_dump()})
-        return True
 
     async def closed(self) -> None:
         if self.counted and self.student is not None:

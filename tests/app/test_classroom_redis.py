@@ -1,0 +1,202 @@
+"""Class mode across processes on one real Redis: a teacher's socket on one server process, students' sockets on
+another (and on both), each process a real uvicorn on its own port, so the test chooses which one serves what; the
+drawings reach the teacher and the pins reach every student through Redis pub/sub. Redis paused (SIGSTOP) gives
+plain 503s and socket errors at once, then everything works again and pub/sub still delivers; Redis restarted, the
+listeners reconnect."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from websockets.sync.client import ClientConnection, connect
+
+from benchmarks.server import HOST, Server
+from tests.redis_server import RedisServer, free_port
+
+pytestmark = pytest.mark.slow
+Message = dict[str, Any]
+IMAGE = base64.b64encode(bytes(range(256)) * 3 + bytes(16)).decode()
+PROBABILITIES = [0.0] * 9 + [1.0]
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> Iterator[str]:
+    """Database 2 of the tests' Redis, emptied (0 is test_redis_store's, 1 test_scaleout's)."""
+    url = f"{redis_server.url}/2"
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
+    yield url
+
+
+@pytest.fixture
+def servers(redis_url: str) -> Iterator[list[Server]]:
+    """Two server processes on the Redis store, healthy."""
+    started = [Server(free_port(), settings={"session_store": redis_url}) for _ in range(2)]
+    try:
+        for server in started:
+            server.wait_healthy()
+        yield started
+        for server in started:  # whatever the test did to them, nothing escaped as an unexpected error
+            assert "Traceback" not in server.output() and "Exception in ASGI" not in server.output(), server.output()
+    finally:
+        for server in started:
+            server.stop()
+
+
+def post(server: Server, path: str, body: Message) -> httpx.Response:
+    return httpx.post(server.base_url + path, json=body, timeout=10, trust_env=False)
+
+
+def ok(response: httpx.Response) -> Message:
+    assert response.status_code in (200, 201), response.text
+    answer: Message = response.json()
+    return answer
+
+
+def open_socket(server: Server, code: str, token: str) -> ClientConnection:
+    return connect(f"ws://{HOST}:{server.port}/ws/class/{code}?token={token}", open_timeout=10)
+
+
+def receive(ws: ClientConnection, timeout: float = 10.0) -> Message:
+    message: Message = json.loads(ws.recv(timeout=timeout))
+    return message
+
+
+def until(ws: ClientConnection, kind: str, check: Callable[[Message], bool] = lambda m: True,
+          timeout: float = 10.0) -> Message:
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        message = receive(ws, left)
+        if message["type"] == kind and check(message):
+            return message
+    pytest.fail(f"no {kind} message within {timeout:g} s")
+
+
+def drawing(prediction: int) -> str:
+    probabilities = PROBABILITIES[-prediction - 1:] + PROBABILITIES[:-prediction - 1]
+    return json.dumps({"type": "drawing", "image": IMAGE, "prediction": prediction, "probabilities": probabilities})
+
+
+def test_drawings_and_pins_cross_processes(servers: list[Server]) -> None:
+    a, b = servers
+    created = ok(post(a, "/api/class", {"title": "Year 11 CS", "pin": "4321"}))
+    code = created["code"]
+    students = [ok(post(servers[i % 2], f"/api/class/{code}/join", {"name": f"Student {i}"})) for i in range(6)]
+    assert len({s["student"]["id"] for s in students}) == 6
+    teacher_b = ok(post(b, f"/api/class/{code}/teacher", {"pin": "4321"}))["teacher_token"]  # the PIN, on B
+    with open_socket(a, code, created["teacher_token"]) as teacher, open_socket(b, code, teacher_b) as projector:
+        roster = receive(teacher)
+        assert roster["type"] == "roster" and len(roster["students"]) == 6
+        assert receive(projector)["type"] == "roster"
+        with ExitStack() as stack:
+            # Students 0, 2, 4 on B (away from the teacher), 1, 3, 5 on A.
+            sockets = [stack.enter_context(open_socket(servers[(i + 1) % 2], code, s["token"]))
+                       for i, s in enumerate(students)]
+            for ws in sockets:
+                assert receive(ws)["type"] == "welcome"
+            for i, ws in enumerate(sockets):
+                ws.send(drawing(i))
+            for screen in (teacher, projector):
+                seen: dict[str, int] = {}
+                while len(seen) < 6:
+                    tile = until(screen, "tile", lambda m: m["student"]["prediction"] is not None)["student"]
+                    seen[tile["id"]] = tile["prediction"]
+                assert seen == {s["student"]["id"]: i for i, s in enumerate(students)}
+            teacher.send(json.dumps({"type": "pin", "student": students[0]["student"]["id"]}))
+            teacher.send(json.dumps({"type": "lesson", "id": "1-forward", "card": 2}))
+            for ws in sockets:
+                pin = until(ws, "pin")
+                assert (pin["name"], pin["image"], pin["prediction"]) == ("Student 0", IMAGE, 0)
+                assert until(ws, "lesson") == {"type": "lesson", "id": "1-forward", "card": 2}
+            late = ok(post(b, f"/api/class/{code}/join", {"name": "Late"}))
+            assert late["class"]["pin"]["student"] == students[0]["student"]["id"]
+            with open_socket(b, code, late["token"]) as ws:
+                assert receive(ws)["class"]["lesson"] == {"id": "1-forward", "card": 2}
+            back = ok(post(a, f"/api/class/{code}/join", {"name": "Student 2", "token": students[2]["token"]}))
+            assert back["student"]["id"] == students[2]["student"]["id"] and back["last"]["prediction"] == 2
+            projector.send(json.dumps({"type": "end"}))  # the second teacher screen, on B
+            for ws in [*sockets, teacher]:
+                assert until(ws, "ended")["reason"] == "ended"
+    gone = post(a, f"/api/class/{code}/join", {"name": "Again"})
+    assert gone.status_code == 404 and "check the code with your teacher" in gone.json()["detail"]
+
+
+def test_the_class_limit_holds_across_processes(redis_url: str) -> None:
+    servers = [Server(free_port(), settings={"session_store": redis_url, "class_max_classes": "3"}) for _ in range(2)]
+    try:
+        for server in servers:
+            server.wait_healthy()
+        answers = [post(servers[i % 2], "/api/class", {}) for i in range(5)]
+        assert [r.status_code for r in answers] == [201, 201, 201, 503, 503]
+        assert answers[3].headers["Retry-After"].isdigit() and "already holds 3 classes" in answers[3].json()["detail"]
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def test_redis_paused_gives_plain_errors_then_service_and_pubsub_resume(
+        servers: list[Server], redis_server: RedisServer) -> None:
+    a, b = servers
+    created = ok(post(a, "/api/class", {}))
+    code = created["code"]
+    ana = ok(post(b, f"/api/class/{code}/join", {"name": "Ana"}))
+    with open_socket(a, code, created["teacher_token"]) as teacher, open_socket(b, code, ana["token"]) as student:
+        receive(teacher), receive(student)
+        student.send(drawing(1))
+        until(teacher, "tile", lambda m: m["student"]["prediction"] == 1)
+        redis_server.pause()
+        try:
+            start = time.monotonic()
+            down = post(b, f"/api/class/{code}/join", {"name": "Bo"})
+            assert time.monotonic() - start < 3.0
+            assert down.status_code == 503 and down.headers["Retry-After"].isdigit(), down.text
+            assert "cannot reach its class store" in down.json()["detail"] and "try again" in down.json()["detail"]
+            assert post(a, "/api/class", {}).status_code == 503
+            student.send(drawing(2))
+            error = until(student, "error", timeout=5)
+            assert error["code"] == "overloaded" and "class store" in error["detail"]
+        finally:
+            redis_server.resume()
+        time.sleep(1.2)  # the breaker's pause
+        for digit in (3, 4):  # pub/sub delivers again, through the same listeners
+            student.send(drawing(digit))
+            until(teacher, "tile", lambda m, d=digit: m["student"]["prediction"] == d)  # type: ignore[misc]
+        teacher.send(json.dumps({"type": "lesson", "id": "after-the-pause", "card": 1}))
+        assert until(student, "lesson")["id"] == "after-the-pause"
+        assert ok(post(b, f"/api/class/{code}/join", {"name": "Bo"}))["class"]["lesson"]["card"] == 1
+
+
+def test_after_a_redis_restart_the_listeners_reconnect(servers: list[Server], redis_server: RedisServer) -> None:
+    a, b = servers
+    redis_server.stop()
+    try:
+        refused = post(a, "/api/class", {})
+        assert refused.status_code == 503 and "class store" in refused.json()["detail"]
+    finally:
+        redis_server.start()  # empty: the classes it held are gone, as after any Redis restart
+    deadline = time.monotonic() + 10
+    while (created := post(a, "/api/class", {})).status_code != 201 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    code = ok(created)["code"]
+    ana = ok(post(b, f"/api/class/{code}/join", {"name": "Ana"}))
+    with open_socket(a, code, created.json()["teacher_token"]) as teacher, \
+            open_socket(b, code, ana["token"]) as student:
+        receive(teacher), receive(student)
+        delivered = False
+        for _ in range(20):  # the listener may still be waiting to try again
+            student.send(drawing(5))
+            try:
+                until(teacher, "tile", lambda m: m["student"]["prediction"] == 5, timeout=0.5)
+                delivered = True
+                break
+            except pytest.fail.Exception:
+                continue
+        assert delivered, "the drawing never reached the teacher on the other process"
