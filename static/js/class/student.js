@@ -1,10 +1,261 @@
-// Class mode, a student's side: placeholder until class mode lands (issue 15). createClassMode keeps this signature.
+// Class mode on the learner's page: the header's "Teach a class" and "Join a class", and a student's side of a class.
+// A student's every new forward goes to the teacher's wall (the 28×28 input as 784 bytes, the prediction and the
+// probabilities, coalesced to at most 4 a second); the teacher's pin shows their chosen digit on the pad and a pushed
+// lesson card opens. The membership is remembered (memory.js), so a reload or a dropped connection rejoins as the
+// same student and returns to the same place: the pinned digit, the lesson card, else the student's own last
+// drawing. Class mode's state is the store's `classroom`; the banner (banner.js) draws it.
+//
+// What the teacher puts on the pad is not the student's drawing: forwards made while it is applied, and of the pad
+// version it left, are not sent, so a pin does not fill the wall with copies of itself.
+
+import { h } from '../lib/dom.js';
+import { classApi } from './api.js';
+import { createClassBanner } from './banner.js';
+import { createJoinDialog, createTeachDialog } from './dialogs.js';
+import { membership, remember, rememberTeacher, taught } from './memory.js';
+import { PIXELS, backoff, base64ToBytes, bytesToBase64, coalescer, normaliseCode, quantize } from './wire.js';
+
+const SEND_GAP_MS = 250; // ≤ 4 drawings a second
+const OFF = Object.freeze({ status: 'off', code: null, name: null, id: null, title: '', pin: null, pinShown: false,
+  lesson: null, message: null });
+
+const capital = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+
+/** Words for a failed join, from the server's answer (its detail is plain already; a few cases say more). */
+function joinError(err, code) {
+  if (err.status === 404) return `There is no class ${code}: check the code, or the class may have ended.`;
+  return capital(err.message);
+}
 
 /**
  * @param {HTMLElement} root  the class bar under the header (#class-bar)
- * @param {object} deps  {api, store, view, lessons, opener: HTMLElement (a slot in the header for the button)}
+ * @param {{store: object, view: {apply(v: object): Promise<void>}, lessons: {open(id: string, card: number):
+ *   Promise<void>}, opener: HTMLElement}} deps  opener: the header's slot for the two buttons
+ * @returns {{join(code: string, name: string): Promise<void>, leave(): void}}
  */
-export function createClassMode(root, deps) {
-  void root; void deps;
-  return {};
+export function createClassMode(root, { store, view, lessons, opener }) {
+  const cls = () => store.get().classroom ?? OFF;
+  const set = (patch) => store.set({ classroom: { ...cls(), ...patch } });
+  let socket = null;
+  let held = { applying: 0, version: -1 }; // what the teacher put on the pad (see the header)
+  let ownImage = null; // the student's own last drawing (bytes), to go back to when a pin ends
+  let retry = null, retries = 0; // a rejoin waiting after a network failure, and how many came before it
+
+  const banner = createClassBanner(root, {
+    onLeave: () => leave(),
+    onShowPin: () => { const p = cls().pin; if (p) showPin(p); },
+    onDismiss: () => set({ message: null }),
+  });
+  store.subscribe((s, prev) => { if (s.classroom !== prev.classroom) banner.update(s.classroom); });
+
+  const joinDialog = createJoinDialog({ onJoin: (code, name) => join(code, name) });
+  const teachDialog = createTeachDialog({
+    running: () => taught().map((c) => ({ ...c, url: classApi.teachUrl(c.code) })),
+    async onStart(pin, title) {
+      const body = {};
+      if (pin) body.pin = pin;
+      if (title) body.title = title;
+      let r;
+      try {
+        r = await classApi.create(body);
+      } catch (err) {
+        throw new Error(err.status === 503 && err.retryAfter
+          ? `${joinError(err)} Try again in ${Math.ceil(err.retryAfter / 60)} min.` : joinError(err));
+      }
+      rememberTeacher(r.code, r.teacher_token, { title, ttl: r.expires_in });
+      location.assign(classApi.teachUrl(r.code));
+    },
+  });
+  const joinButton = h('button', { type: 'button', class: 'small', 'data-testid': 'class-join-open',
+    onclick: () => joinDialog.open(cls().code ?? '', membership()?.name ?? '') }, 'Join a class');
+  const teachButton = h('button', { type: 'button', class: 'small', 'data-testid': 'class-teach-open',
+    onclick: () => teachDialog.open() }, 'Teach a class');
+  opener.append(teachButton, joinButton);
+  opener.classList.add('class-slot');
+
+  // ---- sending the student's drawings -------------------------------------------------------------------------
+  // null: the pad was cleared (an empty tile on the wall)
+  const sender = coalescer((f) => {
+    socket?.send(f ? { type: 'drawing', image: bytesToBase64(quantize(f.input)), prediction: f.prediction,
+      probabilities: Array.from(f.probabilities ?? []) } : { type: 'drawing', image: null, prediction: null,
+      probabilities: null });
+  }, SEND_GAP_MS);
+
+  /** Is this forward the student's own (not what a pin or a lesson card put on the pad)? */
+  const own = (f) => !!f && f.input?.data?.length === PIXELS && held.applying === 0 && f.version !== held.version;
+
+  /** @param {object} f  the store's forward, the student's own */
+  function sendOwn(f) {
+    ownImage = quantize(f.input);
+    sender.push(f);
+  }
+
+  store.subscribe((s, prev) => {
+    if (s.forward === prev.forward || !socket) return;
+    if (!s.forward && held.applying === 0) { ownImage = null; sender.push(null); return; }
+    if (!own(s.forward)) return;
+    if (cls().pin && cls().pinShown) set({ pinShown: false }); // the student drew over the pin: "Show it again"
+    sendOwn(s.forward);
+  });
+
+  /** Put something the teacher chose on the pad, its forwards not sent as the student's. */
+  async function teacherApplies(fn) {
+    held.applying += 1;
+    try {
+      await fn();
+    } finally {
+      held = { applying: held.applying - 1, version: store.get().drawing.version };
+    }
+  }
+
+  function showPin(pin) {
+    set({ pin, pinShown: true });
+    return teacherApplies(() => view.apply({ digit: { image: pin.image } }));
+  }
+
+  async function unpin() {
+    const had = cls().pin;
+    set({ pin: null, pinShown: false });
+    // control returns to the student: their own drawing comes back, and is theirs again (sent as before)
+    if (had && ownImage) await view.apply({ digit: { image: ownImage } });
+  }
+
+  async function openLesson(lesson) {
+    if (!lesson?.id) { set({ lesson: null }); return; }
+    set({ lesson });
+    await teacherApplies(() => lessons.open(lesson.id, lesson.card));
+  }
+
+  /** A pin as it arrives ({image, name, student}) → the classroom's, its image as bytes; null when damaged. */
+  function pinOf(p) {
+    const image = base64ToBytes(p?.image);
+    return image ? { image, name: String(p.name ?? ''), student: p.student ?? null } : null;
+  }
+
+  /** Where the class is now (a welcome, or a join's answer): the same pin and lesson as the rest of the class. */
+  async function arriveAt(state) {
+    await firstForward(); // after the page's arrival digit, or that would replace what the teacher chose
+    const pin = state.pin ? pinOf(state.pin) : null;
+    const same = (a, b) => a && b && a.student === b.student && a.image.every((v, i) => v === b.image[i]);
+    if (pin && !(same(pin, cls().pin) && cls().pinShown)) await showPin(pin);
+    else if (!pin && cls().pin) await unpin();
+    const lesson = state.lesson ?? null;
+    if (lesson?.id && (lesson.id !== cls().lesson?.id || lesson.card !== cls().lesson?.card)) await openLesson(lesson);
+    else if (!lesson?.id && cls().lesson) set({ lesson: null });
+  }
+
+  function onMessage(msg) {
+    switch (msg.type) {
+      case 'welcome': arriveAt(msg.class ?? msg); break;
+      case 'pin': { const p = pinOf(msg); if (p) showPin(p); break; }
+      case 'unpin': unpin(); break;
+      case 'lesson': openLesson(msg.id ? { id: msg.id, card: msg.card, title: msg.title } : null); break;
+      case 'ended':
+        end(msg.reason === 'expired'
+          ? `Class ${cls().code} expired after a while without activity. Your page keeps working on its own.`
+          : 'Your teacher ended the class. Your page keeps working on its own.');
+        break;
+      case 'error':
+        if (msg.code === 'slow_down') sender.slow(1000);
+        else if (msg.code !== 'class_not_found' && msg.code !== 'invalid_token') {
+          set({ message: capital(msg.detail || 'the class server reported a problem.') });
+        }
+        break;
+      default: break;
+    }
+  }
+
+  // ---- joining, rejoining, leaving ------------------------------------------------------------------------------
+  /**
+   * Join `code` as `name`, or rejoin with the remembered token (rejoin: a failure ends the membership with a
+   * message in the banner, and an unreachable server is asked again); resolves once joined, throws the words to show.
+   * @param {string} code  @param {string} name  @param {{token?: string, rejoin?: boolean}} [o]
+   */
+  async function join(code, name, { token, rejoin = false } = {}) {
+    clearTimeout(retry);
+    if (socket && cls().code !== code) leave();
+    set({ ...OFF, status: 'joining', code, name });
+    let r;
+    try {
+      r = await classApi.join(code, name, token);
+    } catch (err) {
+      if (rejoin && err.code === 'network') {
+        // the server is unreachable (restarting, or this device is offline): keep the membership and try again
+        set({ status: 'reconnecting' });
+        retry = setTimeout(() => join(code, name, { token, rejoin }).catch(() => {}), backoff(retries++));
+        return;
+      }
+      if (rejoin) remember(null);
+      set({ ...OFF, message: rejoin ? `You left class ${code}: ${joinError(err, code)}` : null });
+      throw new Error(joinError(err, code));
+    }
+    retries = 0;
+    remember({ code, token: r.token, name: r.student.name });
+    forgetLink();
+    set({ status: 'connecting', code, name: r.student.name, id: r.student.id, title: r.class?.title ?? '' });
+    socket?.close();
+    socket = classApi.socket(code, r.token, {
+      onMessage,
+      onStatus: (status) => { if (cls().status !== 'off') set({ status }); },
+      onOpen() {
+        const f = store.get().forward;
+        if (own(f)) sendOwn(f); // the tile is as fresh as the page after a drop
+      },
+      onGone: (why) => end(why.code === 4404 ? `Class ${code} has ended or expired. Your page keeps working on its own.`
+        : `You are no longer in class ${code}${why.reason ? `: ${why.reason}` : '.'}`),
+    });
+    // back to the same place: the class's pin and lesson card, else the student's own last drawing
+    const last = base64ToBytes(r.last?.image);
+    if (last) ownImage = last;
+    const state = r.class ?? {};
+    if (!rejoin) { if (state.pin || state.lesson?.id) await arriveAt(state); return; }
+    // the page's arrival digit (main.js's sample) is not the student's: nothing is sent until their place is back
+    await teacherApplies(async () => {
+      await firstForward();
+      if (state.pin || state.lesson?.id) await arriveAt(state);
+      else if (last) await view.apply({ digit: { image: last } });
+    });
+  }
+
+  /** The page's first forward (main.js puts a sample digit on the pad at start), or 5 s: what replaces it comes after. */
+  function firstForward() {
+    if (store.get().forward) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => { stop(); clearTimeout(timer); resolve(); };
+      const stop = store.subscribe((s) => { if (s.forward) done(); });
+      const timer = setTimeout(done, 5000);
+    });
+  }
+
+  function end(message) {
+    socket?.close();
+    socket = null;
+    sender.cancel();
+    remember(null);
+    set({ ...OFF, message });
+  }
+
+  function leave() {
+    end(null);
+  }
+
+  /** The link's ?class= has done its work once joined (the membership is remembered): a reload after the class
+   * ends does not offer to join it again. The rest of the address (a shared view's #…) stays. */
+  function forgetLink() {
+    const url = new URL(location.href);
+    if (!url.searchParams.has('class')) return;
+    url.searchParams.delete('class');
+    history.replaceState(history.state, '', url);
+  }
+
+  // ---- on arrival: a remembered membership rejoins; a link's ?class= opens the form with its code --------------
+  const linked = normaliseCode(new URLSearchParams(location.search).get('class') ?? '');
+  const remembered = membership();
+  if (remembered && (!linked || linked === remembered.code)) {
+    join(remembered.code, remembered.name, { token: remembered.token, rejoin: true }).catch(() => {});
+  } else if (linked) {
+    joinDialog.open(linked, remembered?.name ?? '');
+  }
+  banner.update(cls());
+  return { join, leave };
 }
