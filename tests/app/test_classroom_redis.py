@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -200,3 +202,68 @@ def test_after_a_redis_restart_the_listeners_reconnect(servers: list[Server], re
             except pytest.fail.Exception:
                 continue
         assert delivered, "the drawing never reached the teacher on the other process"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _serving_pid(ws: ClientConnection, pids: list[int]) -> int:
+    """The worker process holding the server's end of this socket: its TCP entry (/proc/net/tcp, the client's port
+    as the remote one), then which worker has that socket's inode among its open files."""
+    client_port = ws.local_address[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == client_port and fields[9] != "0":
+            inode = fields[9]
+    assert inode is not None, "the socket's server end is not in /proc/net/tcp"
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with suppress(OSError):
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+    pytest.fail(f"no worker of {pids} holds the socket")
+
+
+def test_uvicorn_workers_2_carry_a_class_between_them(redis_url: str) -> None:
+    """`uvicorn --workers 2` on one port: the kernel hands each connection to one of the workers; sockets are opened
+    until both hold some, and the one that does not hold the teacher's still reaches it."""
+    server = Server(free_port(), settings={"session_store": redis_url}, workers=2)
+    try:
+        server.wait_healthy()
+        deadline = time.monotonic() + 30
+        while len(workers := _children(server.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        created = ok(post(server, "/api/class", {}))
+        code = created["code"]
+        with ExitStack() as stack:
+            teacher = stack.enter_context(open_socket(server, code, created["teacher_token"]))
+            receive(teacher)
+            teacher_pid = _serving_pid(teacher, workers)
+            students: list[tuple[ClientConnection, int]] = []
+            while len({pid for _, pid in students} | {teacher_pid}) < 2 or len(students) < 4:
+                assert len(students) < 40, "every socket went to the teacher's worker"
+                joined = ok(post(server, f"/api/class/{code}/join", {"name": f"S{len(students)}"}))
+                ws = stack.enter_context(open_socket(server, code, joined["token"]))
+                receive(ws)
+                students.append((ws, _serving_pid(ws, workers)))
+            away = [ws for ws, pid in students if pid != teacher_pid]
+            for i, ws in enumerate(away):
+                ws.send(drawing(i % 10))
+                until(teacher, "tile", lambda m, d=i % 10: m["student"]["prediction"] == d)  # type: ignore[misc]
+            teacher.send(json.dumps({"type": "lesson", "id": "workers", "card": 7}))
+            for ws, _ in students:
+                assert until(ws, "lesson")["card"] == 7
+    finally:
+        output = server.output()
+        server.stop()
+    assert "Traceback" not in output, output
