@@ -285,4 +285,5 @@ class RedisClassStore:
         return await self._call("count", read)
 
     async def sweep(self) -> None:
-        """Nothing to do: Redis drops expired keys itself, and `create` trims the set of classes."""
+        """Redis drops expired classes itself; what is left is their codes in the set of classes."""
+        await self._call("sweep", lambda: self._redis.zremrangebyscore(CLASSES, "-inf", time.time()))

@@ -1,9 +1,10 @@
 """Class mode's operations: start a class, reopen its teacher screen with the PIN, let a student join or come back.
 The sockets' side is app.classroom.sockets; both reach the store (memory or Redis) and the hub through ClassService.
 
-Bounds kept here: classes per deployment (the store counts them), students per class, joins per class
-(JOINS_BURST at once, then a few a second), PIN tries per class (app.classroom.keys), and lookups of codes that do
-not exist (UNKNOWN_BURST, then UNKNOWN_RATE a second, per process), which is what a guesser would make.
+Bounds kept here: classes per deployment (the store counts them), students per class, new students per class and
+process (JOINS_BURST at once, then JOINS_PER_SECOND: a room of people typing a code, not a script filling the class;
+a student coming back with a token is not counted), PIN tries per class (app.classroom.keys), and lookups of codes
+that do not exist (UNKNOWN_BURST, then UNKNOWN_RATE a second, per process), which is what a guesser would make.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from app.classroom import keys, wire
@@ -36,8 +38,9 @@ from app.errors import InvalidRequest, Overloaded
 
 log = logging.getLogger("cnn_visualizer")
 UNKNOWN_RATE, UNKNOWN_BURST = 2.0, 30
-JOINS_PER_SECOND = 5.0
+JOINS_PER_SECOND, JOINS_BURST = 5.0, 20
 SWEEP_SECONDS = 30.0
+RETRY_SECONDS = 30.0
 
 
 class ClassService:
@@ -150,7 +153,7 @@ class ClassService:
             if len(self._joins) > 4 * self.settings.class_max_classes:  # bounded: the oldest classes' buckets go
                 for old in list(self._joins)[: len(self._joins) // 2]:
                     del self._joins[old]
-            bucket = self._joins[code] = TokenBucket(JOINS_PER_SECOND, max(20, self.settings.class_max_students))
+            bucket = self._joins[code] = TokenBucket(JOINS_PER_SECOND, JOINS_BURST)
         if not bucket.take():
             raise TooManyTries("too many students are joining this class at once",
                                math.ceil(bucket.wait_seconds()) or 1)
@@ -173,9 +176,28 @@ class ClassService:
                 log.exception("class mode: the sweep failed")
 
     def _resync_soon(self) -> None:
-        task = asyncio.create_task(self._resync())
-        self._tasks.add(task)
+        self._background(self._resync())
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # a reference, so the task is not collected while it runs
         task.add_done_callback(self._tasks.discard)
+
+    def retry_later(self, what: Callable[[], Awaitable[object]]) -> None:
+        """Keep trying `what` (e.g. a socket's leaving, counted in Redis) until the store takes it, for RETRY_SECONDS
+        at most: a call lost while Redis was away would leave a student shown online until the class expires."""
+
+        async def retry() -> None:
+            deadline = time.monotonic() + RETRY_SECONDS
+            while time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+                try:
+                    await what()
+                    return
+                except Overloaded:
+                    continue
+
+        self._background(retry())
 
     async def _resync(self) -> None:
         """After the listener was cut off from Redis: the state every local socket may have missed."""

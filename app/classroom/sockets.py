@@ -96,8 +96,10 @@ class _Socket:
                 writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await writer
-            with contextlib.suppress(AppError):
+            try:
                 await self.closed()
+            except AppError:  # the store is away: done once it is back
+                self.classes.retry_later(self.closed)
 
     async def opened(self) -> None:
         """Queue the state the socket starts from; an AppError refuses the socket."""

@@ -345,6 +345,28 @@ def test_a_flood_of_drawings_is_dropped_and_told_slow_down_once(client: TestClie
         assert 1 <= len(drawn) <= 5 and drawn[-1] == 4  # the burst of 5 passed (0-4), the rest were dropped
 
 
+def test_a_teachers_flood_is_dropped_too(client: TestClient, classroom: Message) -> None:
+    with socket(client, classroom["code"], classroom["teacher_token"]) as teacher:
+        receive(teacher)
+        for _ in range(60):
+            teacher.send_text(json.dumps({"type": "lesson", "id": "flood", "card": 1}))
+        time.sleep(0.5)
+        teacher.send_text(json.dumps({"type": "ping"}))
+        seen = [receive(teacher)]
+        while seen[-1]["type"] != "pong":
+            seen.append(receive(teacher))
+    assert [m["code"] for m in seen if m["type"] == "error"] == ["slow_down"]
+    assert 20 <= sum(m["type"] == "lesson" for m in seen) <= 25  # the burst, and what the rate refilled
+
+
+def test_a_script_filling_a_class_is_slowed_down(client: TestClient, classroom: Message) -> None:
+    answers = [client.post(f"/api/class/{classroom['code']}/join", json={"name": f"bot {i}"}) for i in range(30)]
+    statuses = [r.status_code for r in answers]
+    assert statuses[:20] == [200] * 20 and statuses[-1] == 429, statuses
+    refused(answers[-1], 429, "too_many_tries", "too many students are joining this class at once")
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+
+
 def test_a_message_over_8_kb_is_refused(client: TestClient, classroom: Message) -> None:
     ana = join(client, classroom["code"])
     with socket(client, classroom["code"], ana["token"]) as ws:

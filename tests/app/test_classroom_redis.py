@@ -144,6 +144,30 @@ def test_the_class_limit_holds_across_processes(redis_url: str) -> None:
             server.stop()
 
 
+def test_a_class_expires_in_redis_and_its_sockets_are_told(redis_url: str) -> None:
+    server = Server(free_port(), settings={"session_store": redis_url, "class_ttl_seconds": "2"})
+    try:
+        server.wait_healthy()
+        idle = ok(post(server, "/api/class", {}))["code"]
+        created = ok(post(server, "/api/class", {}))
+        ana = ok(post(server, f"/api/class/{created['code']}/join", {"name": "Ana"}))
+        with open_socket(server, created["code"], ana["token"]) as ws:
+            receive(ws)
+            for digit in range(4):  # activity keeps the class alive past its time to live
+                time.sleep(1.0)
+                ws.send(drawing(digit))
+            gone = post(server, f"/api/class/{idle}/join", {"name": "Bo"})
+            assert gone.status_code == 404 and "ended or expired" in gone.json()["detail"]
+            with redis.Redis.from_url(redis_url) as r:
+                assert not r.exists(f"cnn:class:{idle}") and 0 < r.ttl(f"cnn:class:{created['code']}") <= 2
+            ended = until(ws, "ended", timeout=5)
+            assert ended["reason"] == "expired"
+        with redis.Redis.from_url(redis_url) as r:
+            assert not [k for k in r.keys("cnn:class*")], "an expired class leaves nothing behind"
+    finally:
+        server.stop()
+
+
 def test_redis_paused_gives_plain_errors_then_service_and_pubsub_resume(
         servers: list[Server], redis_server: RedisServer) -> None:
     a, b = servers
