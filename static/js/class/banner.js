@@ -59,6 +59,7 @@ export function createClassBanner(root, on) {
       message.hidden = !c?.message;
       messageText.textContent = c?.message ?? '';
       box.hidden = !inClass && !c?.message;
+      root.dataset.notice = String(inClass && !!(c.pin || c.lesson));
     },
   };
 }

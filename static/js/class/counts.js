@@ -27,7 +27,8 @@ export function countPredictions(students) {
 export function createCounts(root) {
   const plotEl = h('div', { class: 'plot counts-plot', 'aria-hidden': 'true' });
   const cells = DIGITS.map((k) => h('dd', { 'data-testid': `count-${k}` }, '0'));
-  const list = h('dl', { class: 'counts-list', 'data-testid': 'counts' },
+  // the bars carry their numbers; the list says them to a screen reader (the figure itself is hidden from it)
+  const list = h('dl', { class: 'counts-list visually-hidden', 'data-testid': 'counts' },
     DIGITS.map((k) => h('div', {}, h('dt', {}, String(k)), cells[k])));
   const total = h('p', { class: 'caption', 'data-testid': 'counts-total' });
   root.append(plotEl, list, total);
@@ -43,7 +44,7 @@ export function createCounts(root) {
       : 'No drawings yet.';
     const top = Math.max(...counts);
     plot.show({
-      data: [{ type: 'bar', x: DIGITS.map(String), y: counts, marker: { color: '#1f4e8c' },
+      data: [{ type: 'bar', x: DIGITS.map(String), y: counts, marker: { color: '#3b6fb6' },
         text: counts.map((c) => (c ? String(c) : '')), textposition: 'outside', cliponaxis: false,
         hovertemplate: 'read as %{x}: <b>%{y}</b><extra></extra>' }],
       layout: baseLayout({
