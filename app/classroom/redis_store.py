@@ -89,9 +89,10 @@ return n
 """
 
 END = """
-local existed = redis.call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+local existed = redis.call('exists', KEYS[1])
+redis.call('del', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 redis.call('zrem', KEYS[5], ARGV[1])
-if existed > 0 then redis.call('publish', ARGV[2], ARGV[3]) end
+if existed == 1 then redis.call('publish', ARGV[2], ARGV[3]) end
 return existed
 """
 
@@ -268,9 +269,10 @@ class RedisClassStore:
 
         await self._call("pin", write)
 
-    async def end(self, code: str, event: Event) -> None:
+    async def end(self, code: str, event: Event) -> bool:
         keys = [*_keys(code), f"{PREFIX}{code}:pinfails", CLASSES]
-        await self._call("end", lambda: self._end(keys=keys, args=[code, CHANNEL + code, json.dumps(event)]))
+        return bool(await self._call("end", lambda: self._end(keys=keys, args=[code, CHANNEL + code,
+                                                                              json.dumps(event)])))
 
     async def publish(self, code: str, event: Event) -> None:
         await self._call("publish", lambda: self._redis.publish(CHANNEL + code, json.dumps(event)))

@@ -24,7 +24,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from app.classroom import keys, wire
 from app.classroom.bucket import TokenBucket
 from app.classroom.errors import ClassNotFound, TooManySockets
-from app.classroom.hub import Member, encode
+from app.classroom.hub import Member, Role, encode
 from app.classroom.service import ClassService, class_out, ended_event, lesson_message, pin_message, roster, tile_event
 from app.classroom.store import ClassRecord
 from app.errors import AppError
@@ -61,7 +61,7 @@ async def _refuse(ws: WebSocket, code: str, detail: str, close: int) -> None:
 
 
 class _Socket:
-    role: Any = None
+    role: Role
 
     def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord, bucket: TokenBucket) -> None:
         self.ws, self.classes, self.store, self.record = ws, classes, classes.store, record
@@ -153,7 +153,7 @@ class _Socket:
 
 
 class _Teacher(_Socket):
-    role = "teacher"
+    role: Role = "teacher"
 
     def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord) -> None:
         super().__init__(ws, classes, record, TokenBucket(TEACHER_RATE, TEACHER_BURST))
@@ -183,8 +183,7 @@ class _Teacher(_Socket):
             changed = await self.store.set_state(code, "lesson", lesson,
                                                  {"to": "all", "message": lesson_message(lesson)})
         elif kind == "end":
-            await self.store.end(code, ended_event("ended"))
-            changed = True
+            changed = await self.store.end(code, ended_event("ended"))
         else:
             raise wire.WireError("unknown_type", f"unknown message type {kind!r}: a teacher sends pin, unpin, "
                                  "lesson, end or ping")
@@ -193,14 +192,15 @@ class _Teacher(_Socket):
 
 
 class _Student(_Socket):
-    role = "student"
+    role: Role = "student"
 
     def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord, student_id: str) -> None:
         rate = classes.settings.class_drawings_per_second
         super().__init__(ws, classes, record, TokenBucket(rate, max(1.0, rate)))
         self.member.student_id = student_id
         self.student: dict[str, Any] | None = None
-        self.counted = False
+        self.counted = False  # this socket is counted in the student's sockets open (`online`)
+        self.left: int | None = None  # the student's sockets still open once this one was taken off the count
 
     async def opened(self) -> None:
         code, sockets = self.record.code, 2 * self.classes.settings.class_max_students
@@ -220,9 +220,14 @@ class _Student(_Socket):
                    "limits": self.classes.limits.model_dump()})
 
     async def closed(self) -> None:
+        """Off the count, and the teacher told if that was the student's last socket: each step once, however often
+        this is tried again while Redis is away."""
         if self.counted and self.student is not None:
-            if await self.store.online(self.record.code, self.student["id"], -1) == 0:
-                await self.store.publish(self.record.code, tile_event(self.student, online=False))
+            self.left = await self.store.online(self.record.code, self.student["id"], -1)
+            self.counted = False
+        if self.left == 0 and self.student is not None:
+            await self.store.publish(self.record.code, tile_event(self.student, online=False))
+            self.left = None
 
     async def handle(self, message: dict[str, Any]) -> None:
         if message["type"] != "drawing":

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from benchmarks.server import HOST, Server
@@ -189,6 +190,13 @@ def test_redis_paused_gives_plain_errors_then_service_and_pubsub_resume(
             student.send(drawing(2))
             error = until(student, "error", timeout=5)
             assert error["code"] == "overloaded" and "class store" in error["detail"]
+            teacher.send(json.dumps({"type": "unpin"}))
+            assert until(teacher, "error", timeout=5)["code"] == "overloaded"
+            with open_socket(a, code, ana["token"]) as refused:  # a socket opened now is told, then closed
+                assert receive(refused)["code"] == "overloaded"
+                with pytest.raises(ConnectionClosed) as closed:
+                    receive(refused)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
         finally:
             redis_server.resume()
         time.sleep(1.2)  # the breaker's pause
