@@ -22,6 +22,7 @@ import { createModelLoad, drawingFile, modelTakesImages } from './views/modelloa
 import { createThemeSwitch } from './views/theme.js';
 import { repaintAll } from './lib/plot.js';
 import { createPageView } from './view.js';
+import { createNotice, createShare } from './views/share.js';
 import { createLessons } from './lessons/index.js';
 import { createClassMode } from './class/student.js';
 
@@ -129,9 +130,12 @@ modelLoad = createModelLoad($('model-load'), {
 });
 
 // What the page shows, as data (links, lesson cards and a teacher's pins set it); the lessons and class mode on top.
-const view = createPageView({ store, actions, pad, update });
+const view = createPageView({ store, actions, pad, update, openImage: (bytes) => lab.visualizer.openDigit(bytes) });
 export const lessons = createLessons($('lesson-view'), { api, store, actions, view, lab, opener: $('lessons-slot') });
 createClassMode($('class-bar'), { api, store, view, lessons, opener: $('class-slot') });
+const arrival = samples.images.length ? { sample: Math.max(0, samples.labels.indexOf(7)) } : null;
+const share = createShare($('share-slot'), { store, view, notice: createNotice($('page-notice')),
+  defaultDigit: arrival });
 
 // The steps are drawn while they are open; an uploaded file's are asked of the server then, and not on every change.
 const stepsLater = debounce(() => { if (inputView.stepsOpen()) actions.inputSteps(); }, 400);
@@ -201,6 +205,10 @@ if (outline(running) !== outline(model) || running.source !== (model.source ?? '
 }
 // The weights, once: every later change arrives with the step that made it.
 actions.loadParams();
-// Not empty on arrival: a sample digit, already through the network.
-if (samples.images.length) pad.loadSample(samples.labels.indexOf(7) >= 0 ? samples.labels.indexOf(7) : 0);
-else store.set({});
+// A shared link's view; else, not empty on arrival: a sample digit, already through the network. From then on the
+// address bar follows the page.
+if (!(await share.openFromAddress())) {
+  if (arrival) pad.loadSample(arrival.sample);
+  else store.set({});
+}
+share.start();

@@ -1,12 +1,14 @@
 // What the page shows, as data: capture() reads it from the page, apply() sets the page to it. A shareable link
 // (link.js), a lesson card's setup and a teacher's pin are all views; every field is optional, and apply() touches
-// only the fields it is given. (Work in progress for issue 15: the interface below is the contract.)
+// only the fields it is given, in the order a learner would: the digit (and its forward), the loss and target, the
+// backward pass revealed so far, the highlighted layer and cell, the neuron, the update's settings, then the parts
+// registered by other modules (the lesson card).
 
 /**
  * @typedef {{size: number, points: number[][]}} Stroke   a pad stroke: brush size and integer points on the 280×280 pad
  * @typedef {{sample: number} | {strokes: Stroke[]} | {image: Uint8Array}} Digit  sample: an index into
  *   static/data/samples.json (its labels are 0…9 in order); strokes: drawn on the pad; image: 28×28 uint8, white ink on
- *   black (MNIST's convention), shown on the pad as it is
+ *   black (MNIST's convention), sent to the network as its input as it is (a file's input, a teacher's pin)
  *
  * @typedef {object} View
  * @property {Digit} [digit]
@@ -19,20 +21,162 @@
  * @property {{layer: number, idx: number[]}|null} [neuron]  the conv cell in the neuron inspector
  * @property {number} [lr]                    the update's learning rate
  * @property {number} [momentum]
+ * @property {{kind: 'served'|'trained'|'uploaded', params: number}} [model]  the network the view was made on
  * @property {{id: string, card: number}|null} [lesson]  the lesson card open (lessons register this part)
  */
 
+const WAIT_MS = 20_000; // a forward or a pass that has not come by then is reported, never waited on forever
+
+/** The tensor of a backward layer's `part` (the parts a cell can be picked in), or undefined. */
+function partTensor(layer, part) {
+  if (part === 'delta') return layer.delta;
+  if (part === 'down') return layer.grad_input;
+  if (part === 'dW') return layer.grads?.W;
+  if (part === 'db') return layer.grads?.b;
+  return undefined;
+}
+
+/** `idx` is a whole-number index inside `shape`. */
+function fits(idx, shape) {
+  return Array.isArray(idx) && idx.length === shape.length
+    && idx.every((v, k) => Number.isInteger(v) && v >= 0 && v < shape[k]);
+}
+
+/** The network the session runs, as a view says it. @param {object} s the page's state */
+export function modelTag(s) {
+  const kind = s.model.source === 'uploaded' ? 'uploaded' : s.trained ? 'trained' : 'served';
+  return { kind, params: s.model.total_params };
+}
+
+/** A 28×28 input in [0, 1] (1 = ink) as 8-bit pixels, white ink on black. @param {ArrayLike<number>} data */
+export function inputBytes(data) {
+  return Uint8Array.from(data, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+}
+
 /**
- * @param {{store: object, actions: object, pad: object, update: object}} deps
- * @returns {{capture(): View, apply(view: View): Promise<void>,
- *   register(name: string, part: {capture(): any, apply(value: any): Promise<void>|void}): void}}
+ * @param {{store: ReturnType<import('./state.js').createStore>, actions: object, pad: object,
+ *   update: {settings(): {lr: number, momentum: number}, setSettings(v: object): void},
+ *   openImage: (bytes: Uint8Array) => Promise<void>}} deps  openImage: a 28×28 image on the pad and through the
+ *   network as it is (the lab's test digits use the same path)
  */
-export function createPageView(deps) {
-  void deps;
+export function createPageView({ store, actions, pad, update, openImage }) {
   const parts = new Map();
+
+  /** Resolves with the state once `ready(state)` holds (now or after a change); rejects after WAIT_MS. */
+  function until(ready, what) {
+    if (ready(store.get())) return Promise.resolve(store.get());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { stop(); reject(new Error(`${what} did not come in time`)); }, WAIT_MS);
+      const stop = store.subscribe((s) => {
+        if (!ready(s)) return;
+        clearTimeout(timer);
+        stop();
+        resolve(s);
+      });
+    });
+  }
+
+  async function showDigit(d) {
+    if ('image' in d) {
+      await openImage(d.image);
+      return;
+    }
+    if ('sample' in d) pad.loadSample(d.sample);
+    else pad.loadStrokes(d.strokes);
+    await until((s) => !s.busy.forward, 'the forward pass');
+  }
+
+  /** @param {View} v  @returns {string[]} what could not be shown, in plain words */
+  function checkAgainstModel(v) {
+    const notes = [];
+    const here = modelTag(store.get());
+    if (v.model && (v.model.kind !== here.kind || v.model.params !== here.params)) {
+      const made = { served: 'the pretrained network', trained: 'a network trained in the lab',
+        uploaded: 'an uploaded model' }[v.model.kind] ?? 'another network';
+      notes.push(`This view was made on ${made}, which this page does not run now: it is shown on `
+        + `${here.kind === 'served' ? 'the pretrained network' : 'the network this page runs'} instead.`);
+    }
+    return notes;
+  }
+
   return {
-    capture: () => ({}),
-    async apply() {},
+    /** @returns {View} */
+    capture() {
+      const s = store.get();
+      /** @type {View} */
+      const v = { model: modelTag(s) };
+      const content = pad.content();
+      if (content === 'other') {
+        if (s.forward && s.forward.input.data.length === 784) v.digit = { image: inputBytes(s.forward.input.data) };
+      } else if (content) v.digit = content;
+      if (s.target !== null) v.target = s.target;
+      v.loss = s.backward.lossName;
+      const b = s.backward;
+      v.revealed = b.status === 'none' ? 0 : Math.min(b.revealed, s.model.layers.length);
+      if (v.revealed > 0 && s.cursor !== null) v.cursor = s.cursor;
+      if (v.revealed > 0 && s.selection) v.selection = s.selection;
+      if (s.neuron) v.neuron = s.neuron;
+      Object.assign(v, update.settings());
+      for (const [name, part] of parts) {
+        const value = part.capture();
+        if (value !== null && value !== undefined) v[name] = value;
+      }
+      return v;
+    },
+
+    /**
+     * Set the page to `v`, resolving once it shows it. @param {View} v
+     * @returns {Promise<{notes: string[]}>} notes: what could not be shown as the view says, in plain words
+     */
+    async apply(v) {
+      const notes = checkAgainstModel(v);
+      const layers = () => store.get().model.layers;
+      if (v.digit) await showDigit(v.digit);
+      if (v.loss && v.loss !== store.get().backward.lossName) {
+        if ((store.get().model.losses ?? ['cross_entropy']).includes(v.loss)) actions.lossName(v.loss);
+        else notes.push(`This network does not offer the loss ${v.loss}.`);
+      }
+      if (v.target !== undefined && v.target !== store.get().target) {
+        const classes = store.get().model.class_labels?.length ?? 10;
+        if (v.target === null || (Number.isInteger(v.target) && v.target >= 0 && v.target < classes)) {
+          actions.target(v.target);
+        } else notes.push(`There is no class ${v.target} in this network.`);
+      }
+      if (v.revealed !== undefined && store.get().forward) {
+        actions.revealTo(v.revealed);
+        if (v.revealed > 0) {
+          const s = await until((st) => st.backward.status !== 'loading', 'the backward pass');
+          if (s.backward.status !== 'ready') notes.push('The backward pass could not be computed.');
+        }
+      }
+      const b = store.get().backward;
+      if (v.cursor !== undefined && v.cursor !== null && b.status === 'ready') actions.walkTo(v.cursor);
+      if (v.selection) {
+        const layer = b.layers.find((L) => L.index === v.selection.layer);
+        const tensor = layer && partTensor(layer, v.selection.part);
+        if (tensor && fits(v.selection.idx, tensor.shape)) actions.select(v.selection);
+        else notes.push('The cell picked in this view is not part of the pass shown.');
+      }
+      if (v.neuron !== undefined) {
+        const layer = v.neuron && layers()[v.neuron.layer];
+        if (v.neuron === null || (layer && layer.kind === 'Conv2D' && fits(v.neuron.idx, layer.output_shape))) {
+          actions.neuron(v.neuron);
+        } else notes.push('The neuron picked in this view is not in this network.');
+      }
+      const settings = {};
+      if (Number.isFinite(v.lr) && v.lr > 0) settings.lr = v.lr;
+      if (Number.isFinite(v.momentum) && v.momentum >= 0 && v.momentum < 1) settings.momentum = v.momentum;
+      update.setSettings(settings);
+      for (const [name, part] of parts) {
+        if (name in v) await part.apply(v[name]);
+      }
+      return { notes };
+    },
+
+    /**
+     * Another module's part of the view (the lesson card): captured with the rest, applied after it.
+     * @param {string} name  @param {{capture(): any, apply(value: any): Promise<void>|void}} part
+     */
     register(name, part) { parts.set(name, part); },
   };
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -157,6 +158,19 @@ def page_state(page: Page, select: str) -> Any:
     return page.evaluate(
         f"""async () => {{ const {{ store }} = await import(document.querySelector('script[type=module]').src);
                           return ({select})(store.get()); }}""")
+
+
+def wait_for_state(page: Page, predicate: str, timeout: float = 15_000) -> Any:
+    """Poll until `predicate` (JS, a function of the page's state) is truthy, and return its value. Not
+    page.wait_for_function: reading the store takes an async import, and a Promise is truthy at once."""
+    deadline = time.monotonic() + timeout / 1000
+    while True:
+        value = page_state(page, predicate)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the page's state never satisfied {predicate}")
+        page.wait_for_timeout(50)
 
 
 def wire_array(a: dict[str, Any]) -> Any:

@@ -53,6 +53,7 @@ SUITES: dict[str, Callable[[], dict[str, Any]] | None] = {
     "tensor": fixtures.tensor_fixtures,
     "layout": None,
     "format": None,
+    "viewcode": None,
 }
 
 

@@ -103,6 +103,27 @@ export function createBackwardActions({ api, store, forward, scrollTo }) {
         else if (b.revealed < total()) reveal(b.revealed + 1, 'step');
       }
     },
+    /**
+     * The pass revealed to exactly `n` layers from the loss (0: none; ≥ the layer count: all), the highlight on the
+     * furthest; asked of the server if there is none. What a link or a lesson card sets.
+     */
+    revealTo(n) {
+      const s = store.get();
+      if (!s.forward) return;
+      const b = s.backward;
+      const want = Math.min(Math.max(0, Math.floor(n)), total());
+      const mode = want === total() ? 'run' : 'step';
+      if (want === 0) set({ backward: noBackward(b), cursor: null, selection: null });
+      else if (b.status === 'none') fetchPass(want, mode);
+      else if (b.status === 'loading') set({ backward: { ...b, revealed: want, mode } });
+      else reveal(want, mode);
+    },
+    /** The highlight on revealed layer `index` (by the layer's index), its default cell selected. */
+    walkTo(index) {
+      const b = store.get().backward;
+      const pos = b.layers.findIndex((L) => L.index === index);
+      if (b.status === 'ready' && pos >= 0 && pos < reachedCount(b)) moveTo(pos);
+    },
     prev() {
       const s = store.get();
       const pos = s.backward.layers.findIndex((L) => L.index === s.cursor);

@@ -26,7 +26,8 @@ export function createActions(api, store, ui) {
   return {
     drawingChanged: forward.drawingChanged, file: forward.file, forward: forward.forward, neuron: forward.neuron,
     inputSteps: forward.inputSteps,
-    next: backward.next, prev: backward.prev, run: backward.run, target: backward.target,
+    next: backward.next, prev: backward.prev, run: backward.run, revealTo: backward.revealTo, walkTo: backward.walkTo,
+    target: backward.target,
     lossName: backward.lossName, select: backward.select, gradcheck: backward.gradcheck,
     loadParams: update.loadParams, update: update.update, reset: update.reset,
     applyForward: forward.applyForward,

@@ -33,6 +33,8 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
   /** @type {{size: number, points: number[][]}[]} */
   let strokes = [];
   let background = null; // a canvas or image bitmap drawn under the strokes
+  /** @type {null | {sample: number} | {image: Uint8Array} | {file: true}} what the background is (a link says it) */
+  let origin = null;
   let current = null;
   let version = 0;
 
@@ -81,9 +83,10 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
     onChange(reason);
   }
 
+  // Whole pad pixels: a stroke is then kept exactly in a shareable link and drawn again the same.
   function point(ev) {
     const r = canvas.getBoundingClientRect();
-    return [(ev.clientX - r.left) * (SIZE / r.width), (ev.clientY - r.top) * (SIZE / r.height)];
+    return [Math.round((ev.clientX - r.left) * (SIZE / r.width)), Math.round((ev.clientY - r.top) * (SIZE / r.height))];
   }
 
   canvas.addEventListener('pointerdown', (ev) => {
@@ -115,6 +118,9 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
   const end = () => {
     if (!current) return;
     current = null;
+    // Drawn again whole: a stroke painted piece by piece while it moved darkens its joints' antialiased edges
+    // twice, and the pixels must be the ones the same strokes give when a link draws them in one go.
+    redraw();
     changed('end');
   };
   canvas.addEventListener('pointerup', end);
@@ -130,6 +136,7 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
   clear.addEventListener('click', () => {
     strokes = [];
     background = null;
+    origin = null;
     redraw();
     changed('clear');
   });
@@ -152,6 +159,7 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
       const bitmap = await createImageBitmap(f);
       strokes = [];
       background = bitmap;
+      origin = { file: true };
       redraw();
       version += 1;
     } catch { /* not decodable here either: the server's message says why */ }
@@ -185,6 +193,7 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
   function loadSample(i) {
     strokes = [];
     background = sampleCanvas(i);
+    origin = { sample: i };
     redraw();
     changed('sample');
   }
@@ -200,8 +209,28 @@ export function createDrawPad(root, { onChange, onFile, samples }) {
     showImage(bytes) {
       strokes = [];
       background = imageCanvas(bytes);
+      origin = { image: bytes };
       redraw();
       version += 1;
+    },
+    /** Strokes (whole pad pixels) as the pad's drawing, told as a new digit. @param {{size: number, points: number[][]}[]} list */
+    loadStrokes(list) {
+      strokes = list.map((st) => ({ size: st.size, points: st.points.map(([x, y]) => [x, y]) }));
+      background = null;
+      origin = null;
+      redraw();
+      changed('sample');
+    },
+    /**
+     * What the pad shows, for a link: a sample untouched, the strokes of a drawing on a blank pad, or 'other' (a
+     * file, an image, strokes over either: the link keeps the network's input instead), or null when empty.
+     * @returns {null | {sample: number} | {strokes: {size: number, points: number[][]}[]} | 'other'}
+     */
+    content() {
+      if (isEmpty()) return null;
+      if (!background) return { strokes: strokes.map((st) => ({ size: st.size, points: st.points })) };
+      if (origin && 'sample' in origin && !strokes.length) return { sample: origin.sample };
+      return 'other';
     },
     undo: () => undo.click(),
     update() {},

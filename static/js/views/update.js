@@ -128,6 +128,13 @@ export function createUpdateView(root, { onApply, labels: initialLabels }) {
   }
 
   return {
+    /** The learning rate and momentum as typed (a link or a lesson card keeps them). */
+    settings: () => ({ lr: Number(lr.value), momentum: Number(momentum.value) }),
+    /** @param {{lr?: number, momentum?: number}} v */
+    setSettings(v) {
+      if (v.lr !== undefined) lr.value = String(v.lr);
+      if (v.momentum !== undefined) momentum.value = String(v.momentum);
+    },
     /** @param {import('../state.js').State} s */
     update(s) {
       apply.disabled = !s.forward || !!s.busy.update || !!s.busy.params;
