@@ -26,7 +26,7 @@ class CreateClassResponse(BaseModel):
     teacher_token: str = Field(description="The teacher's key for WS /ws/class/{code}?token=…; keep it secret.")
     expires_in: int = Field(description="Seconds the class lives without activity; every join, drawing and teacher "
                             "message starts the count again.")
-    limits: ClassLimits
+    limits: ClassLimits = Field(description="The class's bounds.")
     join_url: str = Field(description="The page a student opens to join, with the code filled in.")
 
 
@@ -47,12 +47,12 @@ class JoinRequest(BaseModel):
 
 class StudentOut(BaseModel):
     id: str = Field(description="The student's id in this class.")
-    name: str
+    name: str = Field(description="The display name, trimmed, as the teacher's wall shows it.")
 
 
 class ClassOut(BaseModel):
-    code: str
-    title: str | None
+    code: str = Field(description="The class code.")
+    title: str | None = Field(description="The title the teacher gave the class, or null.")
     pin: dict[str, Any] | None = Field(description="The drawing the teacher pinned to every screen, {student, name, "
                                        "image, prediction}, or null.")
     lesson: dict[str, Any] | None = Field(description="The lesson card the teacher pushed, {id, card}, or null.")
@@ -61,13 +61,14 @@ class ClassOut(BaseModel):
 
 class LastDrawing(BaseModel):
     image: str = Field(description="The 28×28 input, 784 bytes (uint8, white ink on black) in base64.")
-    prediction: int | None
-    probabilities: list[float] | None
+    prediction: int | None = Field(description="The digit the network read in it, 0-9.")
+    probabilities: list[float] | None = Field(description="The network's ten probabilities for it.")
 
 
 class JoinResponse(BaseModel):
-    student: StudentOut
+    student: StudentOut = Field(description="Who joined: the same id when coming back with a token.")
     token: str = Field(description="The student's key for WS /ws/class/{code}?token=… and for joining again.")
-    class_: ClassOut = Field(alias="class", serialization_alias="class")
+    class_: ClassOut = Field(alias="class", serialization_alias="class", description="The class as it is now: what "
+                             "the teacher pinned and the lesson card pushed, so a late joiner sees them too.")
     last: LastDrawing | None = Field(description="The student's last drawing when coming back, else null.")
-    limits: ClassLimits
+    limits: ClassLimits = Field(description="The class's bounds.")

@@ -48,13 +48,24 @@ from app.classroom.schemas import (
 from app.classroom.service import ClassService
 from app.errors import AppError
 from app.paths import TEMPLATES
+from app.schemas import ErrorResponse
 from app.services.container import Services
 
 router = APIRouter()
-ERRORS: dict[int | str, dict[str, Any]] = {status: {"description": words} for status, words in (
-    (403, "a wrong teacher PIN"), (404, "no class with this code (it ended or expired)"),
-    (409, "the class is full, or has no PIN"), (422, "a value out of range"),
-    (429, "too many tries; see Retry-After"), (503, "too many classes, or the class store is away; see Retry-After"))}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": words} for status, words in [
+        (400, "The body is not JSON."),
+        (403, "A wrong teacher PIN."),
+        (404, "No class with this code: it ended or expired, or a character is wrong."),
+        (409, "The class is full, or was started without a PIN."),
+        (413, "The request body is larger than allowed."),
+        (422, "A value is out of range: a PIN that is not 4 to 8 digits, a name or title too long or with control "
+              "characters."),
+        (429, "Too many wrong PINs, joins at once, or codes that do not exist: try again after Retry-After."),
+        (503, "The server holds as many classes as it may, or cannot reach its class store: try again after "
+              "Retry-After."),
+    ]
+}
 
 
 async def class_service(request: Request) -> ClassService:

@@ -415,3 +415,16 @@ def test_a_class_expires_after_its_time_to_live_without_activity(make_client: Ca
         ended = until(ws, "ended")  # a second of nothing, then the sweep tells the socket
         assert ended["reason"] == "expired" and "expired" in ended["detail"]
     refused(client.post(f"/api/class/{active}/join", json={"name": "Bo"}), 404, "class_not_found")
+
+
+def test_every_field_on_the_wire_is_described(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    names = ["CreateClassRequest", "CreateClassResponse", "ClassLimits", "TeacherRequest", "TeacherTokenResponse",
+             "JoinRequest", "JoinResponse", "StudentOut", "ClassOut", "LastDrawing"]
+    schemas = spec["components"]["schemas"]
+    missing = [f"{name}.{field}" for name in names for field, prop in schemas[name]["properties"].items()
+               if not prop.get("description")]
+    assert missing == []
+    assert "class" in schemas["JoinResponse"]["properties"]
+    for path in ("/api/class", "/api/class/{code}/teacher", "/api/class/{code}/join"):
+        assert {"403", "404", "409", "422", "429", "503"} <= set(spec["paths"][path]["post"]["responses"])
