@@ -61,7 +61,7 @@ class Neuron(_Strict):
 class LabEdit(_Strict):
     layer: int = Field(ge=0, description="The editor's row, from 0.")
     field: str = Field(description="The field to set, e.g. stride.")
-    value: float
+    value: int | float = Field(description="The value, as the editor takes it (a whole number for sizes).")
 
 
 class LabSetup(_Strict):

@@ -56,7 +56,14 @@ export function createLessonMenu(slot, on) {
   });
 
   return {
-    update(next) { items = next; if (!menu.hidden) render(); },
+    /** The list has come: shown, and the focus on its first lesson if it was waiting on the button. */
+    update(next) {
+      items = next;
+      if (menu.hidden) return;
+      const waiting = document.activeElement === button || menu.contains(document.activeElement);
+      render();
+      if (waiting) list.querySelector('button')?.focus();
+    },
     close: () => setOpen(false),
     button,
   };
