@@ -104,9 +104,9 @@ export function createCardView(root, on) {
       }
       section.dataset.phase = L.phase;
       const ready = L.phase === 'ready';
-      status.hidden = L.phase === 'ready';
+      status.hidden = L.phase === 'ready' && !L.message;
       status.textContent = L.phase === 'failed' ? `This card could not set the page up: ${L.message}`
-        : 'Setting the page up for this card…';
+        : L.phase === 'ready' ? L.message : 'Setting the page up for this card…';
       const done = !!L.result && (L.result.kind === 'right' || L.result.kind === 'shown');
       check.disabled = !ready || done;
       show.disabled = !ready || done;

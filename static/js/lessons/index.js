@@ -57,7 +57,7 @@ export function createLessons(root, deps) {
     const run = applying.then(() => applySetup(setup, deps));
     applying = run.catch(() => {});
     return run.then(
-      () => { if (key === keyOf()) setLesson({ phase: 'ready', message: null }); },
+      (notes) => { if (key === keyOf()) setLesson({ phase: 'ready', message: notes.join(' ') || null }); },
       (err) => { if (key === keyOf()) setLesson({ phase: 'failed', message: err.message }); });
   }
   const keyOf = () => (lessonOf() ? `${lessonOf().id}/${lessonOf().card}` : null);

@@ -20,8 +20,9 @@ export function revealedCount(r, layers) {
 }
 
 /**
- * The page's view (view.js) of a setup, its layer names as indices; a selection of the largest |value| ("max") is
- * left for resolveMax, once the pass is here.
+ * The page's view (view.js) of a setup, its layer names as indices. The selection is left out: it is picked once the
+ * pass is here (selectionOf), where "max" can be resolved and a cell of what a layer passes down ("down", in the shape
+ * of the layer below) can be picked as the explanation picks it.
  * @param {object} setup  @param {{name: string}[]} layers  @returns {object}
  */
 export function viewOf(setup, layers) {
@@ -32,29 +33,31 @@ export function viewOf(setup, layers) {
   if (setup.loss) v.loss = setup.loss;
   if (setup.revealed !== undefined) v.revealed = revealedCount(setup.revealed, layers);
   if (setup.cursor) v.cursor = index(setup.cursor);
-  if (setup.selection && Array.isArray(setup.selection.idx)) {
-    v.selection = { layer: index(setup.selection.layer), part: setup.selection.part ?? 'delta',
-      idx: setup.selection.idx };
-  }
   if (setup.neuron) v.neuron = { layer: index(setup.neuron.layer), idx: setup.neuron.idx };
   if (setup.lr !== undefined) v.lr = setup.lr;
   if (setup.momentum !== undefined) v.momentum = setup.momentum;
   return v;
 }
 
-/** The cell of the largest |value| of a selection's map in the pass the page holds, or null. */
-function resolveMax(sel, s) {
+/**
+ * A setup's selection in the pass the page holds ({layer, part, idx}, "max" resolved to the cell of the largest
+ * |value|), or null when the pass lacks that map. "down" is what the layer passes to the one below: that layer's δ.
+ */
+export function selectionOf(sel, s) {
   const index = s.model.layers.findIndex((L) => L.name === sel.layer);
-  const L = s.backward.layers.find((x) => x.index === index);
+  const L = s.backward.status === 'ready' ? s.backward.layers.find((x) => x.index === index) : null;
   if (!L) return null;
   const part = sel.part ?? 'delta';
   const t = part === 'delta' ? L.delta : part === 'dW' ? L.grads.W : part === 'db' ? L.grads.b
-    : s.backward.layers.find((x) => x.index === index - 1)?.delta;
-  return t ? { layer: index, part, idx: unravel(argmaxAbs(t.data), t.shape) } : null;
+    : s.backward.layers.find((x) => x.index === index - 1)?.delta ?? L.grad_input;
+  if (!t) return null;
+  const idx = sel.idx === 'max' ? unravel(argmaxAbs(t.data), t.shape) : sel.idx;
+  return { layer: index, part, idx };
 }
 
 /**
- * Set the page to a card's setup (or to a question's reveal, over it). Resolves when the page shows it.
+ * Set the page to a card's setup (or to a question's reveal, over it). Resolves when the page shows it, with what it
+ * could not show (view.apply's notes).
  * @param {object} setup
  * @param {{store: object, actions: object, view: {apply: (v: object) => Promise<void>},
  *   lab: {actions: object}}} deps
@@ -63,10 +66,11 @@ export async function applySetup(setup, { store, actions, view, lab }) {
   const layers = store.get().model.layers;
   // A step is taken from the pretrained weights, so that a card shows the same numbers every time it opens.
   if (setup.step && store.get().update) await actions.reset();
-  await view.apply(viewOf(setup, layers));
-  if (setup.selection?.idx === 'max') {
-    const sel = resolveMax(setup.selection, store.get());
-    if (sel) await view.apply({ selection: sel });
+  const notes = [...((await view.apply(viewOf(setup, layers)))?.notes ?? [])];
+  if (setup.selection) {
+    const sel = selectionOf(setup.selection, store.get());
+    if (sel) actions.select(sel);
+    else notes.push(`The cell of ${setup.selection.layer} this card picks is not in the pass shown.`);
   }
   if (setup.step) {
     const s = store.get();
@@ -75,6 +79,7 @@ export async function applySetup(setup, { store, actions, view, lab }) {
   }
   if (setup.lab) await openLab(setup.lab, store, lab.actions);
   if (setup.open) bringIntoSight(setup.open, setup, store);
+  return notes;
 }
 
 /** The lab opened on a preset (its presets fetched first), and one of its layers edited. */
