@@ -7,6 +7,7 @@ its own arrows; every heatmap has a text alternative and its cells are reachable
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page, expect
@@ -50,10 +51,24 @@ def assert_main_states_pass_axe(page: Page) -> None:
     assert axe_violations(page) == [], "after an update"
     open_lab(page)
     assert axe_violations(page) == [], "with the training lab open"
+    page.get_by_test_id("copy-link").click()
+    expect(page.get_by_test_id("share-url")).to_be_focused()
+    assert axe_violations(page) == [], "with the share pop-over open"
 
 
 def test_axe_finds_no_serious_violation_in_the_main_states(page: Page) -> None:
     assert_main_states_pass_axe(page)
+
+
+def test_a_links_notice_and_the_share_pop_over_pass_axe(new_page: Callable[..., Page], server_url: str) -> None:
+    page = new_page()
+    page.goto(f"{server_url}/#v=1&d=kAAA&t=4")
+    expect(page.get_by_test_id("page-notice")).to_contain_text("damaged")
+    assert axe_violations(page) == [], "with a link's notice"
+    page.get_by_test_id("copy-link").click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("copy-link")).to_be_focused()
+    expect(page.get_by_test_id("share-url")).to_be_hidden()
 
 
 def active(page: Page) -> str:

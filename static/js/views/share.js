@@ -14,7 +14,7 @@ import { h } from '../lib/dom.js';
  *   a link without a digit of its own
  */
 export function createShare(slot, { store, view, notice, defaultDigit }) {
-  const button = h('button', { type: 'button', class: 'link-button', 'data-testid': 'copy-link',
+  const button = h('button', { type: 'button', 'data-testid': 'copy-link',
     'aria-haspopup': 'dialog', 'aria-expanded': 'false',
     title: 'A link to this exact view: the digit, the target, how far backward went, the cell, the lesson card' },
   'Copy link');
@@ -56,6 +56,10 @@ export function createShare(slot, { store, view, notice, defaultDigit }) {
     field.value = location.href;
     pop.hidden = false;
     button.setAttribute('aria-expanded', 'true');
+    // under the button, kept inside the window wherever the header's row put the button
+    pop.style.left = '0px';
+    const over = pop.getBoundingClientRect().right - (document.documentElement.clientWidth - 8);
+    if (over > 0) pop.style.left = `${-over}px`;
     field.focus();
     field.select();
     try {
