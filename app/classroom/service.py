@@ -200,19 +200,22 @@ class ClassService:
         self._background(retry())
 
     async def _resync(self) -> None:
-        """After the listener was cut off from Redis: the state every local socket may have missed."""
+        """After the listener was cut off from Redis, each local socket gets the state it may have missed: a
+        teacher's a roster, a student's a welcome, as on connecting (both replace what the screen held)."""
         for code in list(self.hub.rooms):
             try:
                 record = await self.store.load(code)
                 if record is None:
                     self.hub.dispatch(code, ended_event("expired"))
                     continue
-                tiles = await self.store.tiles(code)
+                tiles = {t["id"]: t for t in await self.store.tiles(code)}
             except Overloaded:
                 return  # the listener reconnects again, and calls this again
-            self.hub.dispatch(code, {"to": "teachers", "message": roster(record, tiles)})
-            self.hub.dispatch(code, {"to": "students", "message": pin_message(record.pin)})
-            self.hub.dispatch(code, {"to": "students", "message": lesson_message(record.lesson)})
+            for member in list(self.hub.rooms.get(code, ())):
+                if member.role == "teacher":
+                    member.outbox.put(roster(record, list(tiles.values())))
+                elif member.student_id in tiles:
+                    member.outbox.put(welcome(record, tiles[member.student_id], self.limits))
 
 
 def class_out(record: ClassRecord) -> ClassOut:
@@ -226,6 +229,12 @@ def tile_event(student: dict[str, Any], online: bool) -> dict[str, Any]:
 
 def roster(record: ClassRecord, tiles: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "roster", "students": tiles, "class": class_out(record).model_dump()}
+
+
+def welcome(record: ClassRecord, student: dict[str, Any], limits: ClassLimits) -> dict[str, Any]:
+    last = {k: student[k] for k in ("image", "prediction", "probabilities")} if student["image"] else None
+    return {"type": "welcome", "student": {"id": student["id"], "name": student["name"]},
+            "class": class_out(record).model_dump(), "last": last, "limits": limits.model_dump()}
 
 
 def pin_message(pin: dict[str, Any] | None) -> dict[str, Any]:

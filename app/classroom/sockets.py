@@ -25,7 +25,7 @@ from app.classroom import keys, wire
 from app.classroom.bucket import TokenBucket
 from app.classroom.errors import ClassNotFound, TooManySockets
 from app.classroom.hub import Member, Role, encode
-from app.classroom.service import ClassService, class_out, ended_event, lesson_message, pin_message, roster, tile_event
+from app.classroom.service import ClassService, ended_event, lesson_message, pin_message, roster, tile_event, welcome
 from app.classroom.store import ClassRecord
 from app.errors import AppError
 
@@ -213,11 +213,7 @@ class _Student(_Socket):
         self.counted = True
         await self.store.online(code, self.student["id"], +1)
         await self.store.publish(code, tile_event(self.student, online=True))
-        last = ({k: self.student[k] for k in ("image", "prediction", "probabilities")} if self.student["image"]
-                else None)
-        self.send({"type": "welcome", "student": {"id": self.student["id"], "name": self.student["name"]},
-                   "class": class_out(self.record).model_dump(), "last": last,
-                   "limits": self.classes.limits.model_dump()})
+        self.send(welcome(self.record, self.student, self.classes.limits))
 
     async def closed(self) -> None:
         """Off the count, and the teacher told if that was the student's last socket: each step once, however often

@@ -208,6 +208,30 @@ def test_redis_paused_gives_plain_errors_then_service_and_pubsub_resume(
         assert ok(post(b, f"/api/class/{code}/join", {"name": "Bo"}))["class"]["lesson"]["card"] == 1
 
 
+def test_a_listener_cut_off_reconnects_and_resends_the_state(servers: list[Server], redis_url: str) -> None:
+    """Redis drops every pub/sub connection (CLIENT KILL TYPE pubsub), the data stays: each process's listener
+    reconnects, and its sockets get the state again (a roster, a welcome), drawings made meanwhile included."""
+    a, b = servers
+    created = ok(post(a, "/api/class", {}))
+    code = created["code"]
+    ana = ok(post(b, f"/api/class/{code}/join", {"name": "Ana"}))
+    with open_socket(a, code, created["teacher_token"]) as teacher, open_socket(b, code, ana["token"]) as student:
+        receive(teacher), receive(student)
+        teacher.send(json.dumps({"type": "lesson", "id": "before", "card": 1}))
+        until(student, "lesson")
+        with redis.Redis.from_url(redis_url) as r:
+            assert r.client_kill_filter(_type="pubsub") >= 2  # one listener per process
+        student.send(drawing(6))  # its event may be lost while A's listener is away: then the roster brings it
+        roster = until(teacher, "roster")
+        assert roster["class"]["lesson"]["id"] == "before"
+        if [t["prediction"] for t in roster["students"]] != [6]:  # drawn after the roster was read: its event came
+            until(teacher, "tile", lambda m: m["student"]["prediction"] == 6)
+        welcome = until(student, "welcome")
+        assert welcome["class"]["lesson"] == {"id": "before", "card": 1} and welcome["student"]["name"] == "Ana"
+        student.send(drawing(8))  # and the events flow again
+        until(teacher, "tile", lambda m: m["student"]["prediction"] == 8)
+
+
 def test_after_a_redis_restart_the_listeners_reconnect(servers: list[Server], redis_server: RedisServer) -> None:
     a, b = servers
     redis_server.stop()
