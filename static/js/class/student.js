@@ -120,10 +120,29 @@ export function createClassMode(root, { store, view, lessons, opener }) {
     if (had && ownImage) await view.apply({ digit: { image: ownImage } });
   }
 
-  async function openLesson(lesson) {
-    if (!lesson?.id) { set({ lesson: null }); return; }
-    set({ lesson });
-    await teacherApplies(() => lessons.open(lesson.id, lesson.card));
+  /**
+   * Open the card the teacher pushed (null: the teacher cleared it, the card closes). A pinned digit stays on the pad:
+   * the card then speaks of it, which is what a teacher who pinned a digit and pushed a card means.
+   * @param {{id: string, card: number}|null} lesson  @param {{repin?: boolean}} [o]  repin false: the caller pins
+   */
+  async function openLesson(lesson, { repin = true } = {}) {
+    if (!lesson?.id) {
+      if (cls().lesson) lessons.close?.();
+      set({ lesson: null });
+      return;
+    }
+    set({ lesson: { id: lesson.id, card: lesson.card, title: '' } });
+    try {
+      await teacherApplies(async () => {
+        await lessons.open(lesson.id, lesson.card);
+        const pin = cls().pin;
+        if (repin && pin && cls().pinShown) await view.apply({ digit: { image: pin.image } });
+      });
+      const title = (await lessons.list?.())?.find?.((l) => l.id === lesson.id)?.title;
+      if (title && cls().lesson?.id === lesson.id) set({ lesson: { ...cls().lesson, title } });
+    } catch (err) {
+      set({ message: `The lesson card your teacher pushed could not open: ${err.message}` });
+    }
   }
 
   /** A pin as it arrives ({image, name, student}) → the classroom's, its image as bytes; null when damaged. */
@@ -135,13 +154,15 @@ export function createClassMode(root, { store, view, lessons, opener }) {
   /** Where the class is now (a welcome, or a join's answer): the same pin and lesson as the rest of the class. */
   async function arriveAt(state) {
     await firstForward(); // after the page's arrival digit, or that would replace what the teacher chose
+    const lesson = state.lesson?.id ? state.lesson : null;
+    const was = cls().lesson;
+    const lessonChanged = lesson ? lesson.id !== was?.id || lesson.card !== was?.card : !!was;
+    if (lessonChanged) await openLesson(lesson, { repin: false });
+    // the pin last: a card's setup may put its own digit on the pad, and a pinned digit stays (see openLesson)
     const pin = state.pin ? pinOf(state.pin) : null;
     const same = (a, b) => a && b && a.student === b.student && a.image.every((v, i) => v === b.image[i]);
-    if (pin && !(same(pin, cls().pin) && cls().pinShown)) await showPin(pin);
+    if (pin && (lessonChanged || !(same(pin, cls().pin) && cls().pinShown))) await showPin(pin);
     else if (!pin && cls().pin) await unpin();
-    const lesson = state.lesson ?? null;
-    if (lesson?.id && (lesson.id !== cls().lesson?.id || lesson.card !== cls().lesson?.card)) await openLesson(lesson);
-    else if (!lesson?.id && cls().lesson) set({ lesson: null });
   }
 
   function onMessage(msg) {
@@ -252,6 +273,10 @@ export function createClassMode(root, { store, view, lessons, opener }) {
   const linked = normaliseCode(new URLSearchParams(location.search).get('class') ?? '');
   const remembered = membership();
   if (remembered && (!linked || linked === remembered.code)) {
+    // A member comes back to the class's place (its pin, its lesson card, else their last drawing), not to the view
+    // the address bar kept: that view is set aside before the page reads it (main.js opens it after this), or the two
+    // would race to set the pad.
+    if (location.hash) history.replaceState(history.state, '', `${location.pathname}${location.search}`);
     join(remembered.code, remembered.name, { token: remembered.token, rejoin: true }).catch(() => {});
   } else if (linked) {
     joinDialog.open(linked, remembered?.name ?? '');
