@@ -7,7 +7,7 @@ exists first, so a write never brings an ended class back):
     cnn:class:<code>            hash: info (JSON: title, PIN hash, token secret, created), pin, lesson (JSON or null)
     cnn:class:<code>:students   hash: student id -> the student's tile (JSON)
     cnn:class:<code>:online     hash: student id -> sockets open (a process that dies leaves its count until expiry)
-    cnn:class:<code>:pinfails   wrong PINs within the window (INCR, EXPIRE NX)
+    cnn:class:<code>:pinfails   PIN tries within the window, right ones taken back (INCR, EXPIRE NX)
     cnn:classes                 sorted set: code -> expiry time, so the number of classes is one trim and a count
     cnn:class-events:<code>     the pub/sub channel of the class's events (app.classroom.store)
 
@@ -249,25 +249,18 @@ class RedisClassStore:
         result = await self._call("online", lambda: self._online(keys=keys, args=[student_id, delta, self.ttl]))
         return int(result)
 
-    async def pin_failures(self, code: str) -> tuple[int, int]:
-        async def read() -> tuple[bytes | None, int]:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.get(f"{PREFIX}{code}:pinfails")
-            pipe.ttl(f"{PREFIX}{code}:pinfails")
-            count, ttl = await pipe.execute()
-            return count, ttl
+    async def pin_try(self, code: str, window: int, undo: bool = False) -> tuple[int, int]:
+        key = f"{PREFIX}{code}:pinfails"
 
-        count, ttl = await self._call("pin", read)
-        return int(count or 0), max(0, int(ttl))
+        async def count() -> tuple[int, int]:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incrby(key, -1 if undo else 1)
+            pipe.expire(key, window, nx=True)
+            pipe.ttl(key)
+            tries, _, ttl = await pipe.execute()
+            return int(tries), max(0, int(ttl))
 
-    async def add_pin_failure(self, code: str, window: int) -> None:
-        async def write() -> None:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.incr(f"{PREFIX}{code}:pinfails")
-            pipe.expire(f"{PREFIX}{code}:pinfails", window, nx=True)
-            await pipe.execute()
-
-        await self._call("pin", write)
+        return await self._call("pin", count)
 
     async def end(self, code: str, event: Event) -> bool:
         keys = [*_keys(code), f"{PREFIX}{code}:pinfails", CLASSES]

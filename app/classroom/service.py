@@ -110,12 +110,14 @@ class ClassService:
         record = await self.find(code)
         if record.pin_hash is None:
             raise NoPin()
-        failures, retry_after = await self.store.pin_failures(record.code)
-        if failures >= keys.PIN_TRIES:
+        # Counted before it is checked, so that tries sent at once cannot all pass the count; a right one is taken
+        # back off it.
+        tries, retry_after = await self.store.pin_try(record.code, keys.PIN_WINDOW_SECONDS)
+        if tries > keys.PIN_TRIES:
             raise TooManyTries("too many wrong PINs for this class", max(1, retry_after))
         if not keys.PIN_PATTERN.fullmatch(pin) or not await asyncio.to_thread(keys.pin_matches, record.pin_hash, pin):
-            await self.store.add_pin_failure(record.code, keys.PIN_WINDOW_SECONDS)
             raise WrongPin()
+        await self.store.pin_try(record.code, keys.PIN_WINDOW_SECONDS, undo=True)
         await self.store.touch(record.code)
         return TeacherTokenResponse(teacher_token=keys.teacher_token(record.secret))
 

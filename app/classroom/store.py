@@ -59,8 +59,7 @@ class ClassStore(Protocol):
     async def save_student(self, code: str, student: dict[str, Any], event: Event | None) -> bool: ...
     async def set_state(self, code: str, name: StateField, value: dict[str, Any] | None, event: Event) -> bool: ...
     async def online(self, code: str, student_id: str, delta: int) -> int: ...
-    async def pin_failures(self, code: str) -> tuple[int, int]: ...
-    async def add_pin_failure(self, code: str, window: int) -> None: ...
+    async def pin_try(self, code: str, window: int, undo: bool = False) -> tuple[int, int]: ...
     async def end(self, code: str, event: Event) -> bool: ...
     async def publish(self, code: str, event: Event) -> None: ...
     async def count(self) -> int: ...
@@ -73,7 +72,7 @@ class _Room:
     expires: float
     students: dict[str, dict[str, Any]] = field(default_factory=dict)
     online: dict[str, int] = field(default_factory=dict)
-    pin_failures: list[float] = field(default_factory=list)
+    pin_tries: list[float] = field(default_factory=list)  # when each counted PIN try stops counting
 
 
 class MemoryClassStore:
@@ -165,20 +164,19 @@ class MemoryClassStore:
         room.online[student_id] = count
         return count
 
-    async def pin_failures(self, code: str) -> tuple[int, int]:
+    async def pin_try(self, code: str, window: int, undo: bool = False) -> tuple[int, int]:
+        """Count a try of the teacher PIN (undo: take back one, that was right): the tries counted, and the seconds
+        until the count starts again. The window starts at the first try, as Redis's INCR + EXPIRE NX has it."""
         room = self._room(code)
-        if room is None or not room.pin_failures:
+        if room is None:
             return 0, 0
         now = time.monotonic()
-        room.pin_failures = [t for t in room.pin_failures if t > now]
-        return len(room.pin_failures), round(max(room.pin_failures, default=now) - now)
-
-    async def add_pin_failure(self, code: str, window: int) -> None:
-        room = self._room(code)
-        if room is not None:
-            # Each failure counts for the window from the first one still counted, as Redis's INCR + EXPIRE NX does.
-            until = min(room.pin_failures, default=time.monotonic() + window)
-            room.pin_failures.append(until)
+        room.pin_tries = [t for t in room.pin_tries if t > now]
+        if undo:
+            room.pin_tries = room.pin_tries[:-1]
+        else:
+            room.pin_tries.append(min(room.pin_tries, default=now + window))
+        return len(room.pin_tries), round(max(room.pin_tries, default=now) - now)
 
     async def end(self, code: str, event: Event) -> bool:
         """Drop the class and publish `event`; False if it was gone already."""

@@ -6,6 +6,7 @@ listeners reconnect."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -130,6 +131,23 @@ def test_drawings_and_pins_cross_processes(servers: list[Server]) -> None:
                 assert until(ws, "ended")["reason"] == "ended"
     gone = post(a, f"/api/class/{code}/join", {"name": "Again"})
     assert gone.status_code == 404 and "check the code with your teacher" in gone.json()["detail"]
+
+
+def test_pin_tries_sent_at_once_to_both_processes_count_each(servers: list[Server]) -> None:
+    """Twenty wrong PINs at once, half to each process: PIN_TRIES of them are checked (403), the rest refused (429)
+    without checking, because each try is counted before the PIN is."""
+    from app.classroom.keys import PIN_TRIES
+
+    code = ok(post(servers[0], "/api/class", {"pin": "2468"}))["code"]
+
+    async def tries() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=20, trust_env=False) as client:
+            return list(await asyncio.gather(*(client.post(f"{servers[i % 2].base_url}/api/class/{code}/teacher",
+                                                            json={"pin": "1357"}) for i in range(20))))
+
+    statuses = sorted(r.status_code for r in asyncio.run(tries()))
+    assert statuses == [403] * PIN_TRIES + [429] * (20 - PIN_TRIES)
+    assert post(servers[1], f"/api/class/{code}/teacher", {"pin": "2468"}).status_code == 429  # locked for a while
 
 
 def test_the_class_limit_holds_across_processes(redis_url: str) -> None:
