@@ -14,8 +14,9 @@ carries the drawings to the teacher's wall and the teacher's pin and lesson card
 Server → teacher: {"type": "roster", "students": [tile…], "class": {…}} on connect, then {"type": "tile", "student":
 tile} whenever a student joins, draws, or connects or leaves (its `online` flag); a tile is {id, name, image: base64
 of 784 uint8 (28×28, white ink on black) | null, prediction: 0-9 | null, probabilities: [10] | null, online,
-updated: unix time, joined: unix time}. A teacher also receives pin, unpin, lesson and ended as students do, so two
-teacher screens agree. Teacher → server: {"type": "pin", "student": id}, {"type": "unpin"}, {"type": "lesson",
+updated: unix time, joined: unix time}. No "left" message is sent: a student who goes keeps their tile (they come
+back to it), shown offline by its `online` flag. A teacher also receives pin, unpin, lesson and ended as students do,
+so two teacher screens agree. Teacher → server: {"type": "pin", "student": id}, {"type": "unpin"}, {"type": "lesson",
 "id", "card"} ({"type": "lesson", "lesson": null} or "id": null clears it), {"type": "end"}.
 
 Server → student: {"type": "welcome", student, class, last, limits} on connect, {"type": "pin", student, name, image,
@@ -25,7 +26,11 @@ probabilities} (app.classroom.wire checks it).
 
 Either role may send {"type": "ping"} and gets {"type": "pong"}; a message the server cannot take gets {"type":
 "error", code, detail} (e.g. slow_down, too_large, invalid_drawing, overloaded when Redis is away) and the socket
-stays open. Close codes: app.classroom.sockets.
+stays open. Close codes: app.classroom.sockets. After a process's pub/sub listener lost Redis and got it back, its
+sockets get a roster or a welcome again, as on connecting.
+
+The token rides in the socket's query string, as browsers cannot set headers on a WebSocket: an access log that
+records query strings records it too.
 """
 
 from __future__ import annotations
