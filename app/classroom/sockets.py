@@ -2,10 +2,10 @@
 
 Each socket has a reader (this module's `serve`) and a writer (`_write`), which alone sends, from the socket's outbox
 (app.classroom.hub), so a slow socket holds at most its bounded outbox. Every message read is counted against the
-socket's token bucket first: past it, a student's drawings are dropped and the student is told `slow_down` once
-(until a message passes again), and so are a teacher's. A message that breaks a rule (app.classroom.wire) or that the
-store cannot take right now (Redis away: code "overloaded") gets {"type": "error", "code", "detail"} and the socket
-stays open.
+socket's token bucket first: past it, a student's drawings (or a teacher's messages) are dropped, and the sender is
+told `slow_down` once per SLOW_DOWN_SECONDS however many are dropped. A message that breaks a rule
+(app.classroom.wire) or that the store cannot take right now (Redis away: code "overloaded") gets {"type": "error",
+"code", "detail"} and the socket stays open.
 
 Close codes: 4404 no such class, 4403 a token this class did not issue, 1013 too many sockets, or the socket fell
 too far behind (reconnect later), 1000 after {"type": "ended"}.
@@ -34,6 +34,7 @@ TEACHER_RATE, TEACHER_BURST = 5.0, 20
 TEACHER_SOCKETS = 8  # per class and process: a teacher's laptop, the projector, a phone…
 CLOSE_NOT_FOUND, CLOSE_BAD_TOKEN, CLOSE_TRY_LATER = 4404, 4403, 1013
 CLOSE_SECONDS = 5.0  # the most an ending socket waits for its last messages to go out
+SLOW_DOWN_SECONDS = 5.0
 
 
 async def serve(ws: WebSocket, classes: ClassService, code: str, token: str | None) -> None:
@@ -67,7 +68,7 @@ class _Socket:
         self.ws, self.classes, self.store, self.record = ws, classes, classes.store, record
         self.bucket = bucket
         self.member = Member(record.code, self.role)
-        self.told_slow = False
+        self.told_slow = -SLOW_DOWN_SECONDS  # when the socket was last told to slow down (time.monotonic())
 
     def send(self, message: dict[str, Any]) -> None:
         self.member.outbox.put(message)
@@ -117,11 +118,10 @@ class _Socket:
             if frame["type"] == "websocket.disconnect":
                 return
             if not self.bucket.take():
-                if not self.told_slow:
-                    self.told_slow = True
+                if time.monotonic() - self.told_slow >= SLOW_DOWN_SECONDS:
+                    self.told_slow = time.monotonic()
                     self.error("slow_down", "too many messages: some were dropped; send fewer a second")
                 continue
-            self.told_slow = False
             try:
                 message = wire.parse(frame.get("text") if "text" in frame else frame.get("bytes"))
                 if message["type"] == "ping":

@@ -342,7 +342,7 @@ def test_a_flood_of_drawings_is_dropped_and_told_slow_down_once(client: TestClie
         while (m := receive(teacher))["type"] != "pong":
             seen.append(m)
         drawn = [m["student"]["prediction"] for m in seen if m["type"] == "tile" and m["student"]["image"]]
-        assert 1 <= len(drawn) <= 5 and drawn[-1] == 4  # the burst of 5 passed (0-4), the rest were dropped
+        assert drawn[:5] == [0, 1, 2, 3, 4] and len(drawn) <= 15  # the burst passed, most of the rest was dropped
 
 
 def test_a_teachers_flood_is_dropped_too(client: TestClient, classroom: Message) -> None:
