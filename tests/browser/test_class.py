@@ -10,15 +10,17 @@ the same scenario (run_class) on two uvicorn workers and a second replica sharin
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocket, expect
 
 from tests.browser.conftest import ConsoleLog, wait_for_prediction
 from tests.browser.helpers import draw_digit, page_state, plot_traces, prediction, wait_for_stroke_forward
+from tests.browser.test_a11y import axe_violations
 
 STUDENTS = (("Ana", 3), ("Ben", 7), ("Chloe", 1))
 PIN = "2468"
@@ -260,6 +262,56 @@ def test_a_teacher_and_three_students(new_page: Callable[..., Page], server_url:
     run_class(new_page, server_url, [server_url] * 3)
 
 
+def test_drawings_go_at_most_4_a_second_and_a_student_may_draw_over_a_pin(
+        new_page: Callable[..., Page], server_url: str) -> None:
+    teacher = new_page()
+    code = start_class(teacher, server_url)
+    ana, ben = new_page(), new_page()
+    join_class(ana, server_url, code, "Ana")
+    join_class(ben, server_url, code, "Ben")
+    sent: list[tuple[float, dict[str, Any]]] = []
+
+    def watch(ws: WebSocket) -> None:
+        ws.on("framesent", lambda payload: sent.append((time.monotonic(), json.loads(payload))))
+
+    ana.on("websocket", watch)
+    ana.reload()  # its socket opens again, now watched
+    assert_in_class(ana, code, "Ana")
+    # Ten sample digits as fast as a hand can click: ten forwards, the wall gets the latest a few times a second.
+    for k in range(10):
+        ana.get_by_test_id(f"sample-{k}").click()
+    expect(ana.get_by_test_id("prediction")).to_have_attribute("data-value", "9")
+    expect(tile(teacher, "Ana")).to_have_attribute("data-prediction", "9")
+    ana.wait_for_timeout(600)
+    drawings = [(t, m) for t, m in sent if m["type"] == "drawing"]
+    assert drawings[-1][1]["prediction"] == 9, "the latest drawing is sent last"
+    gaps = [b[0] - a[0] for a, b in zip(drawings, drawings[1:], strict=False)]
+    assert all(g > 0.2 for g in gaps), f"drawings {gaps} s apart: at most 4 a second (0.25 s)"
+    assert len(drawings) < 10, "drawings are coalesced, not one per forward"
+
+    # Ben's 7 pinned; Ana draws her own 3 over it: it is hers again (sent), and she can bring the pin back.
+    draw_digit(ben, 7)
+    wait_for_stroke_forward(ben)
+    expect(tile(teacher, "Ben")).to_have_attribute("data-prediction", "7")
+    tile(teacher, "Ben").get_by_test_id("tile-pin").click()
+    pinned = input_bytes(ben) or []
+    wait_for_input(ana, pinned)
+    expect(ana.get_by_test_id("class-pin-show")).to_be_hidden()
+    draw_digit(ana, 3)
+    wait_for_stroke_forward(ana)
+    expect(ana.get_by_test_id("class-pin-show")).to_be_visible()
+    expect(tile(teacher, "Ana")).to_have_attribute("data-prediction", "3")
+    # axe-core: no serious or critical violation on either screen as it is now (tiles, chart, pin; banner, notice)
+    assert axe_violations(teacher) == [], "the teacher's screen"
+    assert axe_violations(ana) == [], "a student's page in a class, a pin drawn over"
+    ana.get_by_test_id("class-pin-show").click()
+    wait_for_input(ana, pinned)
+    expect(ana.get_by_test_id("class-pin-show")).to_be_hidden()
+    ana.wait_for_timeout(600)
+    expect(tile(teacher, "Ana")).to_have_attribute("data-prediction", "3")
+    assert tile_bytes(teacher, "Ben") == pinned
+
+
 # ---- error paths -----------------------------------------------------------------------------------------------
 def test_an_unknown_code_and_an_empty_name_are_said_in_words(new_page: Callable[..., Page], server_url: str,
                                                              console: ConsoleLog) -> None:
@@ -268,6 +320,7 @@ def test_an_unknown_code_and_an_empty_name_are_said_in_words(new_page: Callable[
     page.goto(f"{server_url}/?class=zz9zz9")
     dialog = page.get_by_test_id("join-dialog")
     expect(dialog.get_by_label("Class code")).to_have_value("ZZ9ZZ9")
+    assert axe_violations(page) == [], "the join form"
     dialog.get_by_test_id("join-dialog-submit").click()
     expect(page.get_by_test_id("join-dialog-error")).to_have_text(
         "Type a name, so your teacher knows whose drawing is whose.")

@@ -36,6 +36,10 @@ export function createClassBanner(root, on) {
   const box = h('div', { class: 'class-banner', role: 'region', 'aria-label': 'Class mode', 'data-testid': 'class-bar' },
     main, pin, lesson, message);
   root.append(box);
+  // the banner's height, for what sits under it while it sticks to the top (class.css)
+  new ResizeObserver(() => {
+    document.documentElement.style.setProperty('--class-bar-h', `${root.offsetHeight}px`);
+  }).observe(root);
 
   return {
     update(c) {

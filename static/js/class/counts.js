@@ -25,9 +25,9 @@ export function countPredictions(students) {
  * @returns {{update(s: object, prev?: object): void}}  s: the teacher page's state (teacher.js)
  */
 export function createCounts(root) {
-  const plotEl = h('div', { class: 'plot counts-plot', 'aria-hidden': 'true' });
+  const plotEl = h('div', { class: 'plot counts-plot' });
   const cells = DIGITS.map((k) => h('dd', { 'data-testid': `count-${k}` }, '0'));
-  // the bars carry their numbers; the list says them to a screen reader (the figure itself is hidden from it)
+  // the bars carry their numbers; the list says them to a screen reader, which reads little of a Plotly figure
   const list = h('dl', { class: 'counts-list visually-hidden', 'data-testid': 'counts' },
     DIGITS.map((k) => h('div', {}, h('dt', {}, String(k)), cells[k])));
   const total = h('p', { class: 'caption', 'data-testid': 'counts-total' });

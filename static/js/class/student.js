@@ -46,7 +46,6 @@ export function createClassMode(root, { store, view, lessons, opener }) {
     onShowPin: () => { const p = cls().pin; if (p) showPin(p); },
     onDismiss: () => set({ message: null }),
   });
-  store.subscribe((s, prev) => { if (s.classroom !== prev.classroom) banner.update(s.classroom); });
 
   const joinDialog = createJoinDialog({ onJoin: (code, name) => join(code, name) });
   const teachDialog = createTeachDialog({
@@ -59,8 +58,7 @@ export function createClassMode(root, { store, view, lessons, opener }) {
       try {
         r = await classApi.create(body);
       } catch (err) {
-        throw new Error(err.status === 503 && err.retryAfter
-          ? `${joinError(err)} Try again in ${Math.ceil(err.retryAfter / 60)} min.` : joinError(err));
+        throw new Error(capital(err.message)); // e.g. the server holds as many classes as it may: try later
       }
       rememberTeacher(r.code, r.teacher_token, { title, ttl: r.expires_in });
       location.assign(classApi.teachUrl(r.code));
@@ -72,6 +70,11 @@ export function createClassMode(root, { store, view, lessons, opener }) {
     onclick: () => teachDialog.open() }, 'Teach a class');
   opener.append(teachButton, joinButton);
   opener.classList.add('class-slot');
+  store.subscribe((s, prev) => {
+    if (s.classroom === prev.classroom) return;
+    banner.update(s.classroom);
+    joinButton.hidden = !!s.classroom && s.classroom.status !== 'off'; // in a class: the banner's Leave instead
+  });
 
   // ---- sending the student's drawings -------------------------------------------------------------------------
   // null: the pad was cleared (an empty tile on the wall)
@@ -92,7 +95,12 @@ export function createClassMode(root, { store, view, lessons, opener }) {
 
   store.subscribe((s, prev) => {
     if (s.forward === prev.forward || !socket) return;
-    if (!s.forward && held.applying === 0) { ownImage = null; sender.push(null); return; }
+    if (!s.forward && held.applying === 0) {
+      ownImage = null;
+      if (cls().pin && cls().pinShown) set({ pinShown: false }); // the student cleared the pin away
+      sender.push(null);
+      return;
+    }
     if (!own(s.forward)) return;
     if (cls().pin && cls().pinShown) set({ pinShown: false }); // the student drew over the pin: "Show it again"
     sendOwn(s.forward);
