@@ -70,6 +70,18 @@ export function createCardView(root, on) {
   });
   // The keys of the page (→, n, p, r) step backprop; inside the card they belong to the card.
   root.dataset.keys = 'own';
+  // The training lab lies below the page's columns, out of the side column's reach: while it is on screen the card
+  // floats over it (a fact of the DOM, as the sheet's state is), so a question about the lab stays in sight.
+  // On one column the card is fixed at the top of the screen, and the page begins below it (app's --lesson-h).
+  new ResizeObserver(() => {
+    document.documentElement.style.setProperty('--lesson-h', `${Math.ceil(section.getBoundingClientRect().height)}px`);
+  }).observe(section);
+  const labCard = document.getElementById('lab');
+  if (labCard && 'IntersectionObserver' in window) {
+    new IntersectionObserver(([entry]) => {
+      section.classList.toggle('is-floating', entry.isIntersecting);
+    }, { threshold: 0.2 }).observe(labCard);
+  }
 
   let shownCard = null;
   let lastFill = [];

@@ -97,6 +97,8 @@ async function openLab({ preset, edit }, store, act) {
 function bringIntoSight(open, setup, store) {
   let el = PANELS[open] ? document.getElementById(PANELS[open]) : null;
   if (open === 'gradcheck') el = document.querySelector('.card-gradcheck');
+  const edited = setup.lab?.edit && document.querySelector(`[data-testid=lab-layer-${setup.lab.edit.layer}]`);
+  if (open === 'lab' && edited && window.matchMedia('(max-width: 860px)').matches) el = edited; // the row itself
   if (open === 'layers') {
     const name = setup.neuron?.layer ?? setup.selection?.layer ?? setup.cursor;
     const i = Math.max(0, store.get().model.layers.findIndex((L) => L.name === name));
@@ -107,6 +109,9 @@ function bringIntoSight(open, setup, store) {
     return;
   }
   if (!window.matchMedia('(max-width: 640px)').matches || !['explain', 'inspector'].includes(open)) {
+    // On a phone the sheet (this step, the inspector) would cover what the card points at: it is closed, as its ×
+    // closes it (a tap on a cell or a tab opens it again).
+    if (window.matchMedia('(max-width: 640px)').matches) document.querySelector('[data-testid=sheet-close]')?.click();
     el.scrollIntoView({ behavior: 'smooth', block: 'start' });
   }
   el.classList.remove('lesson-spot');
