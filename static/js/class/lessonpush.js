@@ -27,7 +27,7 @@ export function createPushControls(root, on) {
     h('div', { class: 'field-row' }, h('label', { for: 'push-card' }, 'Card'), cardSelect),
     h('div', { class: 'button-row' }, push, clear));
   root.append(h('div', { class: 'push-pin' }, pinned, unpin), h('h3', { class: 'mini-title' }, 'Lesson card'),
-    none, form, current);
+    current, none, form);
 
   let lessons = [];
   function fillCards() {
