@@ -18,7 +18,8 @@ from typing import Any
 
 from playwright.sync_api import Locator, Page, WebSocket, expect
 
-from tests.browser.conftest import ConsoleLog, wait_for_prediction
+from benchmarks.server import Server
+from tests.browser.conftest import ConsoleLog, free_port, wait_for_prediction
 from tests.browser.helpers import draw_digit, page_state, plot_traces, prediction, wait_for_stroke_forward
 from tests.browser.test_a11y import axe_violations
 
@@ -312,6 +313,39 @@ def test_drawings_go_at_most_4_a_second_and_a_student_may_draw_over_a_pin(
     assert tile_bytes(teacher, "Ben") == pinned
 
 
+def test_a_class_lost_with_its_server_is_said_in_words(new_page: Callable[..., Page], console: ConsoleLog) -> None:
+    """The in-memory store forgets its classes when the server restarts: the student's screen reconnects, learns the
+    class is gone and says so, and the page goes on working; a reload does not try again."""
+    console.allow(r"WebSocket connection to .* failed")
+    console.allow(r"Failed to load resource")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = Server(port)
+    try:
+        server.wait_healthy()
+        teacher = new_page()
+        code = start_class(teacher, url)
+        student = new_page()
+        join_class(student, url, code, "Ana")
+        server.stop()
+        expect(student.get_by_test_id("class-status")).to_have_text("connection lost, reconnecting…")
+        server = Server(port)
+        server.wait_healthy()
+        expect(student.get_by_test_id("class-message-text")).to_have_text(
+            f"Class {code} has ended or expired. Your page keeps working on its own.", timeout=20_000)
+        expect(student.get_by_test_id("class-code")).to_be_hidden()
+        expect(teacher.get_by_test_id("teach-message")).to_have_text("This class has ended or expired.",
+                                                                     timeout=20_000)
+        draw_digit(student, 7)
+        wait_for_stroke_forward(student)
+        assert prediction(student) == 7
+        student.reload()
+        wait_for_prediction(student)
+        expect(student.get_by_test_id("class-bar")).to_be_hidden()
+    finally:
+        server.stop()
+
+
 # ---- error paths -----------------------------------------------------------------------------------------------
 def test_an_unknown_code_and_an_empty_name_are_said_in_words(new_page: Callable[..., Page], server_url: str,
                                                              console: ConsoleLog) -> None:
@@ -353,6 +387,10 @@ def test_the_teacher_screen_opens_elsewhere_with_the_pin_only(new_page: Callable
     other.get_by_test_id("teach-pin-submit").click()
     expect(other.get_by_test_id("teach-status")).to_have_text("live")
     expect(other.get_by_test_id("teach-pin-form")).to_be_hidden()
+    other.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server_url)
+    other.get_by_test_id("copy-join-link").click()
+    expect(other.get_by_test_id("copy-status")).to_have_text("Copied.")
+    assert other.evaluate("navigator.clipboard.readText()") == f"{server_url}/?class={code}"
 
     # Without a PIN the screen stays in the browser that started the class, and says why.
     plain = start_class(new_page(), server_url)

@@ -215,7 +215,9 @@ export function createClassMode(root, { store, view, lessons, opener }) {
         return;
       }
       if (rejoin) remember(null);
-      set({ ...OFF, message: rejoin ? `You left class ${code}: ${joinError(err, code)}` : null });
+      set({ ...OFF, message: !rejoin ? null : err.status === 404
+        ? `Class ${code} has ended or expired. Your page keeps working on its own.`
+        : `You are no longer in class ${code}: ${err.message}` });
       throw new Error(joinError(err, code));
     }
     retries = 0;
