@@ -16,6 +16,7 @@ from app.config import load_settings
 from app.lessons import LessonError, ModelRef, load_lessons, parse_lesson, paths_of
 from app.routes.lessons import LESSONS_DIR
 from app.services.network import NetworkService
+from tests.js.test_node import run_node
 
 SHIPPED = sorted(LESSONS_DIR.glob("*.json"))
 
@@ -144,3 +145,8 @@ def test_an_unknown_lesson_is_a_plain_404(client: TestClient) -> None:
     r = client.get("/api/lessons/nope")
     assert r.status_code == 404
     assert r.json() == {"code": "not_found", "detail": "no lesson 'nope'; the lessons are: forward, backward, learning"}
+
+
+def test_the_pages_expression_reader_in_node(tmp_path: Path) -> None:
+    """static/js/lessons/expr.js (the page's half of the answer grammar, the 3 s.f. verdict) in node's test runner."""
+    run_node(Path(__file__).resolve().parents[1] / "js" / "lessons.test.mjs", tmp_path)

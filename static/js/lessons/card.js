@@ -129,12 +129,13 @@ export function createCardView(root, on) {
       if (refs.some((r, k) => r !== lastFill[k])) {
         lastFill = refs;
         const read = reader(s, card.setup);
-        replace(text, ...card.text.split(/\n\s*\n/).map((para) => h('p', {}, fill(para, read))));
-        prompt.textContent = fill(card.question.prompt, read);
+        const words = done ? L.result.text : fill(card.text, read);
+        replace(text, ...words.split(/\n\s*\n/).map((para) => h('p', {}, para)));
+        if (!done) prompt.textContent = fill(card.question.prompt, read);
         answer.hidden = !done;
         if (done) {
           replace(answer, h('p', {}, 'The exact value: ', h('b', { 'data-testid': 'lesson-exact' },
-            fmt(L.result.answer, 6)), '.'), h('p', {}, fill(card.question.why, read)));
+            fmt(L.result.answer, 6)), '.'), h('p', {}, L.result.why));
         }
       }
       const r = L.result;

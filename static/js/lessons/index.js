@@ -5,7 +5,7 @@
 // validated by the server (app/lessons.py), written as docs/lessons.md says.
 
 import { createCardView } from './card.js';
-import { evaluate, parseGuess, reader, verdict } from './expr.js';
+import { evaluate, fill, parseGuess, reader, verdict } from './expr.js';
 import { createLessonMenu } from './menu.js';
 import { loadProgress, rememberAnswered, rememberCard } from './progress.js';
 import { applySetup } from './setup.js';
@@ -88,9 +88,13 @@ export function createLessons(root, deps) {
     }
   }
 
-  /** Answered (right, or shown): remember it, and let the page show what the question asked to predict. */
+  /**
+   * Answered (right, or shown): remember it, and let the page show what the question asked to predict. The card's
+   * words keep the numbers they had when it was answered: the reveal may change them (an update step moves b).
+   */
   function answered(L, card, result) {
-    setLesson({ result });
+    const read = reader(store.get(), card.setup);
+    setLesson({ result: { ...result, text: fill(card.text, read), why: fill(card.question.why, read) } });
     rememberAnswered(L.id, L.card);
     if (card.reveal) {
       setLesson({ phase: 'setting' });
