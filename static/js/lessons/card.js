@@ -84,6 +84,7 @@ export function createCardView(root, on) {
   }
 
   let shownCard = null;
+  let shownResult = null;
   let lastFill = [];
 
   return {
@@ -139,6 +140,9 @@ export function createCardView(root, on) {
         }
       }
       const r = L.result;
+      // a new verdict comes into sight inside the card (on a phone the card scrolls within itself)
+      if (r && r !== shownResult) requestAnimationFrame(() => verdict.scrollIntoView({ block: 'nearest' }));
+      shownResult = r;
       verdict.dataset.verdict = r ? r.kind : '';
       verdict.textContent = r ? SAYS[r.kind].replace('{guess}', fmt(r.guess ?? 0, 6)) : '';
       verdict.className = `lesson-verdict${r ? ` is-${r.kind}` : ''}`;
