@@ -22,6 +22,7 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import wait_for_prediction
 from tests.browser.helpers import page_state
+from tests.browser.test_a11y import axe_violations
 
 READY = "() => document.getElementById('lesson').dataset.phase === 'ready'"
 
@@ -279,8 +280,12 @@ def test_a_lesson_with_the_keyboard_alone(new_page: Callable[..., Page], server_
     verdict = page.get_by_test_id("lesson-verdict")
     expect(verdict).to_have_attribute("data-verdict", "sign")
     expect(verdict).to_have_attribute("role", "status")
-    # keys the page uses for the backward walk (n, p, →) type into the field instead
+    # inside the card the page's keys for the backward walk (n, →, r) do not step it
+    page.get_by_test_id("lesson-title").focus()
+    for key in ("n", "ArrowRight", "r"):
+        page.keyboard.press(key)
     assert page_state(page, "(s) => s.backward.revealed") == 1
+    page.get_by_test_id("lesson-guess").focus()
     page.keyboard.press("Tab")  # Check
     page.keyboard.press("Tab")  # Show me
     expect(page.get_by_test_id("lesson-show")).to_be_focused()
@@ -341,3 +346,23 @@ def test_the_deep_sigmoid_card_trains_and_barely_learns(new_page: Callable[..., 
                            "document.querySelector('[data-testid=lab-status]')?.dataset.state)", timeout=90_000)
     accuracy = page_state(page, "(s) => s.lab.job.done.test_accuracy")
     assert accuracy < 0.3, accuracy  # about one digit in ten: chance
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_lesson_list_and_card_pass_axe(scheme: str, new_page: Callable[..., Page], server_url: str) -> None:
+    page = new_page()
+    page.emulate_media(color_scheme=scheme)
+    page.goto(server_url)
+    wait_for_prediction(page)
+    page.get_by_test_id("lessons-open").click()
+    expect(page.get_by_test_id("lesson-item-forward")).to_be_visible()
+    assert axe_violations(page) == [], "with the lesson list open"
+    page.get_by_test_id("lesson-item-backward").click()
+    page.wait_for_function(READY)
+    page.get_by_test_id("lesson-guess").fill("2")
+    page.get_by_test_id("lesson-check").click()
+    expect(page.get_by_test_id("lesson-verdict")).to_have_attribute("data-verdict", "sign")
+    assert axe_violations(page) == [], "with a wrong answer's verdict"
+    page.get_by_test_id("lesson-show").click()
+    expect(page.get_by_test_id("lesson-answer")).to_be_visible()
+    assert axe_violations(page) == [], "with the answer shown"
