@@ -33,8 +33,8 @@ export function createClassBanner(root, on) {
     'aria-label': 'Dismiss this message' }, 'OK');
   const message = h('p', { class: 'class-notice class-message', role: 'alert', 'data-testid': 'class-message' },
     messageText, dismiss);
-  const box = h('div', { class: 'class-banner', role: 'region', 'aria-label': 'Class mode', 'data-testid': 'class-bar' },
-    main, pin, lesson, message);
+  const box = h('div', { class: 'class-banner', role: 'region', 'aria-label': 'Class mode',
+    'data-testid': 'class-bar' }, main, pin, lesson, message);
   root.append(box);
   // the banner's height, for what sits under it while it sticks to the top (class.css)
   new ResizeObserver(() => {

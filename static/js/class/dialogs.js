@@ -10,7 +10,8 @@ import { normaliseCode } from './wire.js';
  * A modal with a form: a title, fields, an error line and two buttons.
  * @param {{title: string, testid: string, fields: HTMLElement[], submit: string,
  *   onSubmit: (form: HTMLFormElement) => Promise<void>}} o  onSubmit throws an error whose message is shown
- * @returns {{element: HTMLDialogElement, open(): void, close(): void, form: HTMLFormElement, error(text: string): void}}
+ * @returns {{element: HTMLDialogElement, open(): void, close(): void, form: HTMLFormElement,
+ *   error(text: string): void}}
  */
 function modal(o) {
   const heading = h('h2', { id: `${o.testid}-title` }, o.title);
@@ -117,7 +118,8 @@ export function createTeachDialog(on) {
     open() {
       const list = on.running();
       running.replaceChildren(...(list.length ? [h('p', { class: 'hint' }, 'Classes you teach from this browser:'),
-        h('ul', {}, list.map((c) => h('li', {}, h('a', { href: c.url }, `${c.code}${c.title ? ` · ${c.title}` : ''}`))))]
+        h('ul', {}, list.map((c) => h('li', {},
+          h('a', { href: c.url }, `${c.code}${c.title ? ` · ${c.title}` : ''}`))))]
         : []));
       m.open();
       m.form.elements['class-title'].focus();

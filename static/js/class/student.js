@@ -40,10 +40,17 @@ export function createClassMode(root, { store, view, lessons, opener }) {
   let held = { applying: 0, version: -1 }; // what the teacher put on the pad (see the header)
   let ownImage = null; // the student's own last drawing (bytes), to go back to when a pin ends
   let retry = null, retries = 0; // a rejoin waiting after a network failure, and how many came before it
+  let chain = Promise.resolve(); // what the teacher shows is applied in the order it came, one thing at a time
+
+  /** Queue `fn` (a pin, an unpin, a card, a rejoin's return) after what is being applied. */
+  function inTurn(fn) {
+    chain = chain.then(fn).catch(() => {});
+    return chain;
+  }
 
   const banner = createClassBanner(root, {
     onLeave: () => leave(),
-    onShowPin: () => { const p = cls().pin; if (p) showPin(p); },
+    onShowPin: () => inTurn(() => { const p = cls().pin; return p ? showPin(p) : null; }),
     onDismiss: () => set({ message: null }),
   });
 
@@ -175,10 +182,10 @@ export function createClassMode(root, { store, view, lessons, opener }) {
 
   function onMessage(msg) {
     switch (msg.type) {
-      case 'welcome': arriveAt(msg.class ?? msg); break;
-      case 'pin': { const p = pinOf(msg); if (p) showPin(p); break; }
-      case 'unpin': unpin(); break;
-      case 'lesson': openLesson(msg.id ? { id: msg.id, card: msg.card, title: msg.title } : null); break;
+      case 'welcome': inTurn(() => arriveAt(msg.class ?? msg)); break;
+      case 'pin': { const p = pinOf(msg); if (p) inTurn(() => showPin(p)); break; }
+      case 'unpin': inTurn(unpin); break;
+      case 'lesson': inTurn(() => openLesson(msg.id ? { id: msg.id, card: msg.card } : null)); break;
       case 'ended':
         end(msg.reason === 'expired'
           ? `Class ${cls().code} expired after a while without activity. Your page keeps working on its own.`
@@ -239,16 +246,17 @@ export function createClassMode(root, { store, view, lessons, opener }) {
     const last = base64ToBytes(r.last?.image);
     if (last) ownImage = last;
     const state = r.class ?? {};
-    if (!rejoin) { if (state.pin || state.lesson?.id) await arriveAt(state); return; }
+    if (!rejoin) { if (state.pin || state.lesson?.id) await inTurn(() => arriveAt(state)); return; }
     // the page's arrival digit (main.js's sample) is not the student's: nothing is sent until their place is back
-    await teacherApplies(async () => {
+    await inTurn(() => teacherApplies(async () => {
       await firstForward();
       if (state.pin || state.lesson?.id) await arriveAt(state);
       else if (last) await view.apply({ digit: { image: last } });
-    });
+    }));
   }
 
-  /** The page's first forward (main.js puts a sample digit on the pad at start), or 5 s: what replaces it comes after. */
+  /** The page's first forward (main.js puts a sample digit on the pad at start), or 5 s: what replaces it comes
+   * after. */
   function firstForward() {
     if (store.get().forward) return Promise.resolve();
     return new Promise((resolve) => {

@@ -37,7 +37,9 @@ const set = (patch) => store.set(patch);
  */
 function tileOf(t, prev, live) {
   const wasOnline = !!(t.online || prev?.wasOnline); // a join comes offline, then online: "back" needs a first time
-  if (prev && prev.image === t.image && prev.prediction === t.prediction) return { ...t, seenAt: prev.seenAt, wasOnline };
+  if (prev && prev.image === t.image && prev.prediction === t.prediction) {
+    return { ...t, seenAt: prev.seenAt, wasOnline };
+  }
   return { ...t, wasOnline, seenAt: live || !t.updated ? Date.now() : Math.min(Date.now(), t.updated * 1000) };
 }
 
