@@ -103,6 +103,7 @@ export function createCardView(root, on) {
       const key = `${L.id}/${L.card}`;
       if (key !== shownCard) {
         shownCard = key;
+        section.scrollTop = 0; // a card that scrolls within itself starts at its top
         lessonName.textContent = L.data.title;
         count.textContent = `Card ${L.card + 1} of ${n}`;
         bar.max = n;

@@ -100,7 +100,7 @@ function bringIntoSight(open, setup, store) {
   const edited = setup.lab?.edit && document.querySelector(`[data-testid=lab-layer-${setup.lab.edit.layer}]`);
   if (open === 'lab' && edited && window.matchMedia('(max-width: 860px)').matches) el = edited; // the row itself
   if (open === 'layers') {
-    const name = setup.neuron?.layer ?? setup.selection?.layer ?? setup.cursor;
+    const name = setup.cursor ?? setup.neuron?.layer ?? setup.selection?.layer;
     const i = Math.max(0, store.get().model.layers.findIndex((L) => L.name === name));
     el = document.getElementById('layers')?.children[i] ?? null;
   }
