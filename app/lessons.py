@@ -80,7 +80,9 @@ class Setup(_Strict):
     neuron: Neuron | None = None
     lr: float | None = Field(default=None, gt=0, le=10)
     momentum: float | None = Field(default=None, ge=0, lt=1)
-    step: bool = Field(default=False, description="Apply one update step (lr, momentum) once the rest is set.")
+    reset: bool = Field(default=False, description="Start from the pretrained weights (as Reset weights does).")
+    step: bool = Field(default=False, description="Apply one update step (lr, momentum) once the rest is set, from "
+                       "the pretrained weights.")
     open: Literal["explain", "inspector", "update", "gradcheck", "lab", "layers"] | None = None
     lab: LabSetup | None = None
 

@@ -154,6 +154,8 @@ def assert_setup(page: Page, setup: dict[str, Any], names: list[str]) -> None:
         expect(page.get_by_test_id("inspector")).to_be_visible()
     if "lr" in setup:
         assert float(page.get_by_test_id("lr").input_value()) == setup["lr"]
+    if setup.get("reset") and not setup.get("step"):
+        assert s["steps"] == 0
     if setup.get("step"):
         assert s["steps"] == 1
         expect(page.get_by_test_id("update-summary")).to_contain_text("Step 1 ")
@@ -216,6 +218,12 @@ def walk(page: Page, server_url: str, data: dict[str, Any]) -> None:
         if reveal and reveal.get("step"):
             assert page_state(page, "(s) => s.update.steps") == 1
     expect(page.get_by_test_id("lesson-next")).to_be_disabled()
+    if data["id"] == "learning":  # back to the first card after its step: the weights are the pretrained ones again
+        for _ in range(len(data["cards"]) - 1):
+            page.get_by_test_id("lesson-prev").click()
+        expect(page.get_by_test_id("lesson-count")).to_have_text(f"Card 1 of {len(data['cards'])}")
+        page.wait_for_function(READY, timeout=30_000)
+        assert_setup(page, data["cards"][0]["setup"], names)
 
 
 @pytest.mark.parametrize("lesson_id", ["forward", "backward", "learning"])

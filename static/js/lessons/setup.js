@@ -65,7 +65,7 @@ export function selectionOf(sel, s) {
 export async function applySetup(setup, { store, actions, view, lab }) {
   const layers = store.get().model.layers;
   // A step is taken from the pretrained weights, so that a card shows the same numbers every time it opens.
-  if (setup.step && store.get().update) await actions.reset();
+  if ((setup.reset || setup.step) && store.get().update) await actions.reset();
   const notes = [...((await view.apply(viewOf(setup, layers)))?.notes ?? [])];
   if (setup.selection) {
     const sel = selectionOf(setup.selection, store.get());
