@@ -150,3 +150,17 @@ def test_an_unknown_lesson_is_a_plain_404(client: TestClient) -> None:
 def test_the_pages_expression_reader_in_node(tmp_path: Path) -> None:
     """static/js/lessons/expr.js (the page's half of the answer grammar, the 3 s.f. verdict) in node's test runner."""
     run_node(Path(__file__).resolve().parents[1] / "js" / "lessons.test.mjs", tmp_path)
+
+
+def test_a_broken_file_never_stops_the_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              make_client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The app starts with a broken lesson beside a good one: the good one is served, the broken one logged."""
+    (tmp_path / "good.json").write_text(json.dumps(lesson()))
+    (tmp_path / "broken.json").write_text(json.dumps({**lesson(), "id": "broken", "schema": 0}))
+    monkeypatch.setattr("app.routes.lessons.LESSONS_DIR", tmp_path)
+    with caplog.at_level(logging.WARNING, logger="cnn_visualizer.lessons"):
+        client = make_client()  # the lifespan reads the lessons
+    assert "lesson refused: broken.json: schema 0 is not supported" in caplog.text
+    assert [x["id"] for x in client.get("/api/lessons").json()] == ["t"]
+    assert client.get("/api/lessons/broken").status_code == 404
+    assert client.get("/healthz").status_code == 200
