@@ -108,7 +108,9 @@ def expected(lesson: str, k: int, page: Page, server_url: str) -> float:
             return conv_input_grad(delta(page, "conv2"), param(page, "conv2", "W"), 4, 6, 5)
         if k == 4:
             return float(delta(page, "conv2")[1].sum())
-        return float(delta(page, "dense3")[3] * out(page, "relu4")[0])
+        if k == 5:
+            return float(delta(page, "dense3")[3] * out(page, "relu4")[0])
+        return float(delta(page, "dense3")[3]) * 1e-6
     if k == 0:
         lr = float(page.get_by_test_id("lr").input_value())
         return float(param(page, "dense3", "b")[3] - lr * delta(page, "dense3")[3])
@@ -161,6 +163,8 @@ def assert_setup(page: Page, setup: dict[str, Any], names: list[str]) -> None:
         expect(page.get_by_test_id("update-summary")).to_contain_text("Step 1 ")
     if setup.get("open") == "update":
         expect(page.locator("#update")).to_be_in_viewport()
+    if setup.get("open") == "gradcheck":
+        expect(page.locator(".card-gradcheck")).to_be_in_viewport()
     if "lab" in setup:
         assert s["lab"]["open"] and s["lab"]["preset"] == ("" if "edit" in setup["lab"] else setup["lab"]["preset"])
         expect(page.get_by_test_id("lab")).to_be_in_viewport()
@@ -253,15 +257,15 @@ def test_progress_is_remembered_when_the_page_is_opened_again(new_page: Callable
     page.get_by_test_id("lesson-show").click()
     expect(page.get_by_test_id("lesson-verdict")).to_have_attribute("data-verdict", "shown")
     page.get_by_test_id("lesson-next").click()
-    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 6")
+    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 7")
     page.goto("about:blank")
     page.goto(server_url)  # the page again, without a link's view (a link would open its own card)
     wait_for_prediction(page)
     expect(page.locator("#lesson")).to_be_hidden()
     page.get_by_test_id("lessons-open").click()
-    expect(page.get_by_test_id("lesson-item-backward")).to_contain_text("6 cards · 1 answered")
+    expect(page.get_by_test_id("lesson-item-backward")).to_contain_text("7 cards · 1 answered")
     page.get_by_test_id("lesson-item-backward").click()
-    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 6")  # where the learner left it
+    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 7")  # where the learner left it
 
 
 def test_a_lesson_with_the_keyboard_alone(new_page: Callable[..., Page], server_url: str) -> None:
@@ -301,7 +305,7 @@ def test_a_lesson_with_the_keyboard_alone(new_page: Callable[..., Page], server_
     expect(verdict).to_have_attribute("data-verdict", "shown")
     page.get_by_test_id("lesson-next").focus()
     page.keyboard.press("Enter")
-    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 6")
+    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 7")
     expect(page.get_by_test_id("lesson-title")).to_be_focused()
 
 
@@ -330,7 +334,7 @@ def test_a_lesson_on_a_phone(new_page: Callable[..., Page], server_url: str, tmp
     assert folded is not None and folded["height"] < 140
     page.get_by_test_id("lesson-fold").tap()
     page.get_by_test_id("lesson-next").tap()
-    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 6")
+    expect(page.get_by_test_id("lesson-count")).to_have_text("Card 2 of 7")
 
 
 def test_the_deep_sigmoid_card_trains_and_barely_learns(new_page: Callable[..., Page], server_url: str,
