@@ -36,10 +36,16 @@ export function createClassBanner(root, on) {
   const box = h('div', { class: 'class-banner', role: 'region', 'aria-label': 'Class mode',
     'data-testid': 'class-bar' }, main, pin, lesson, message);
   root.append(box);
-  // the banner's height, for what sits under it while it sticks to the top (class.css)
-  new ResizeObserver(() => {
-    document.documentElement.style.setProperty('--class-bar-h', `${root.offsetHeight}px`);
-  }).observe(root);
+  // While the banner sticks to the top of the screen (class.css), what else sticks there starts under it: its height
+  // is --class-bar-h then, and 0 while it sits in its place under the header.
+  let shown = '';
+  const measure = () => {
+    const stuck = getComputedStyle(root).position === 'sticky' && root.getBoundingClientRect().top <= 0.5;
+    const value = `${stuck ? root.offsetHeight : 0}px`;
+    if (value !== shown) document.documentElement.style.setProperty('--class-bar-h', shown = value);
+  };
+  new ResizeObserver(measure).observe(root);
+  window.addEventListener('scroll', measure, { passive: true });
 
   return {
     update(c) {
