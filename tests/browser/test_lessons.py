@@ -378,3 +378,24 @@ def test_the_lesson_list_and_card_pass_axe(scheme: str, new_page: Callable[..., 
     page.get_by_test_id("lesson-show").click()
     expect(page.get_by_test_id("lesson-answer")).to_be_visible()
     assert axe_violations(page) == [], "with the answer shown"
+
+
+def test_on_a_network_trained_in_the_lab_a_card_says_so_and_waits(new_page: Callable[..., Page], server_url: str,
+                                                                   mnist_dir: Path) -> None:
+    """Lessons name the served network's layers: on another, the card says so plainly instead of half-working, and
+    once the page is back on the pretrained network it sets itself up."""
+    from tests.browser.test_lab import open_lab, train_tiny
+
+    page = open_lab(new_page, server_url)
+    train_tiny(page)
+    page.get_by_test_id("lab-use").click()
+    expect(page.locator("#model-summary")).to_contain_text("A network trained in the lab")
+    page.get_by_test_id("lessons-open").click()
+    page.get_by_test_id("lesson-item-backward").click()
+    expect(page.locator("#lesson")).to_have_attribute("data-phase", "failed")
+    expect(page.get_by_test_id("lesson-status")).to_contain_text("written for the pretrained network")
+    expect(page.get_by_test_id("lesson-check")).to_be_disabled()
+    page.get_by_test_id("lab-back").click()
+    page.wait_for_function(READY, timeout=30_000)
+    expect(page.get_by_test_id("lesson-status")).to_be_hidden()
+    assert page_state(page, "(s) => [s.target, s.backward.revealed]") == [3, 1]

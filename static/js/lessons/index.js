@@ -10,6 +10,9 @@ import { createLessonMenu } from './menu.js';
 import { loadProgress, rememberAnswered, rememberCard } from './progress.js';
 import { applySetup } from './setup.js';
 
+/** The page runs another network than the served one, whose layers the lessons name. */
+const otherModel = (s) => !!s.trained || s.model.source === 'uploaded';
+
 /** GET a lesson route's JSON, its plain message on failure. (api.js knows the page's other URLs.) */
 async function getJson(path) {
   const res = await fetch(path);
@@ -54,6 +57,13 @@ export function createLessons(root, deps) {
 
   /** Set the page up for `setup`; the phase says when it is done (the card's question waits for it). */
   function setUp(setup, key) {
+    if (otherModel(store.get())) {
+      // lessons name the served network's layers (the server checked them against it), not another's
+      setLesson({ phase: 'failed', otherModel: true, message: 'this lesson is written for the pretrained network, '
+        + 'and this page runs another (trained in the lab, or uploaded). Go back to the pretrained model to follow '
+        + 'it.' });
+      return Promise.resolve();
+    }
     const run = applying.then(() => applySetup(setup, deps));
     applying = run.catch(() => {});
     return run.then(
@@ -67,7 +77,7 @@ export function createLessons(root, deps) {
     const data = await lesson(id);
     const k = Math.min(Math.max(0, Math.trunc(card) || 0), data.cards.length - 1);
     const was = lessonOf();
-    setLesson({ id, data, card: k, phase: 'setting', message: null, result: null });
+    setLesson({ id, data, card: k, phase: 'setting', message: null, result: null, otherModel: false });
     rememberCard(id, k);
     if (!was || was.id !== id || was.card !== k) cardView.focus();
     await setUp(data.cards[k].setup, `${id}/${k}`);
@@ -133,7 +143,15 @@ export function createLessons(root, deps) {
     onPick: (id) => { open(id, loadProgress()[id]?.card ?? 0); },
   });
 
-  store.subscribe((s) => cardView.update(s.lesson ?? null, s));
+  store.subscribe((s, prev) => {
+    cardView.update(s.lesson ?? null, s);
+    // back on the pretrained network, its input through it again, a card that waited for it sets the page up
+    const L = s.lesson;
+    if (L?.otherModel && !otherModel(s) && s.forward && !s.busy.forward && s !== prev) {
+      setLesson({ phase: 'setting', message: null, otherModel: false });
+      setUp(L.data.cards[L.card].setup, `${L.id}/${L.card}`);
+    }
+  });
   cardView.update(null, store.get());
 
   const current = () => (lessonOf() ? { id: lessonOf().id, card: lessonOf().card } : null);
