@@ -307,7 +307,13 @@ def test_drawings_go_at_most_4_a_second_and_a_student_may_draw_over_a_pin(
     wait_for_stroke_forward(ana)
     expect(ana.get_by_test_id("class-pin-show")).to_be_visible()
     expect(tile(teacher, "Ana")).to_have_attribute("data-prediction", "3")
-    # axe-core: no serious or critical violation on either screen as it is now (tiles, chart, pin; banner, notice)
+    # axe-core: no serious or critical violation on either screen as it is now (tiles, one of them offline, the
+    # chart, a pin; the banner and its notice)
+    cy = new_page()
+    join_class(cy, server_url, code, "Cy")
+    cy.close()
+    expect(tile(teacher, "Cy")).to_have_attribute("data-online", "false")
+    expect(tile(teacher, "Cy")).to_contain_text("offline")
     assert axe_violations(teacher) == [], "the teacher's screen"
     assert axe_violations(ana) == [], "a student's page in a class, a pin drawn over"
     ana.get_by_test_id("class-pin-show").click()

@@ -23,13 +23,16 @@ export function paintDigit(canvas, bytes) {
 /** One tile's elements, built once per student. */
 function createTile(id, on) {
   const canvas = h('canvas', { width: SIDE, height: SIDE, class: 'tile-digit pixelated', role: 'img' });
-  const name = h('h3', { class: 'tile-name' });
+  // the tile and its button are named by the student's name: "Ana", "Pin to every screen" (described as Ana's)
+  const nameId = `tile-name-${String(id).replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  const name = h('h3', { class: 'tile-name', id: nameId });
   const digit = h('span', { class: 'tile-prediction', 'data-testid': 'tile-prediction' });
   const presence = h('span', { class: 'tile-presence' });
   const updated = h('span', { class: 'tile-updated' });
   const pin = h('button', { type: 'button', class: 'small tile-pin', 'data-testid': 'tile-pin',
+    'aria-describedby': nameId,
     onclick: () => on.onPin(el.dataset.pinned === 'true' ? null : id) });
-  const el = h('article', { class: 'tile', 'data-testid': 'tile', 'data-student': id },
+  const el = h('article', { class: 'tile', 'data-testid': 'tile', 'data-student': id, 'aria-labelledby': nameId },
     canvas, h('div', { class: 'tile-text' }, name, h('p', { class: 'tile-reads' }, 'reads ', digit),
       h('p', { class: 'tile-meta' }, presence, ' · ', updated), pin));
   let image, seen = null;
@@ -51,7 +54,6 @@ function createTile(id, on) {
       presence.textContent = t.online ? 'online' : 'offline';
       el.dataset.pinned = String(pinned);
       pin.textContent = pinned ? 'Unpin' : 'Pin to every screen';
-      pin.setAttribute('aria-label', pinned ? `Unpin ${t.name}'s digit` : `Pin ${t.name}'s digit to every screen`);
       pin.disabled = !t.image && !pinned;
       seen = t.image ? t.seenAt : null;
     },
