@@ -283,7 +283,8 @@ def test_a_lesson_with_the_keyboard_alone(new_page: Callable[..., Page], server_
     expect(page.get_by_test_id("lesson-item-backward")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("lesson-title")).to_be_focused()  # the card's title: where a reader starts
-    expect(page.locator("#lesson")).to_have_attribute("aria-labelledby", "lesson-card-title")
+    expect(page.locator("#lesson")).to_have_attribute("aria-labelledby", "lesson-name lesson-card-title")
+    expect(page.get_by_role("region", name="Backward: the error, layer by layer δ at the output")).to_be_visible()
     page.wait_for_function(READY)
     page.keyboard.press("Tab")
     expect(page.get_by_test_id("lesson-guess")).to_be_focused()

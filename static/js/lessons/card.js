@@ -25,7 +25,7 @@ const SAYS = {
  */
 export function createCardView(root, on) {
   const section = root.closest('section');
-  const lessonName = h('p', { class: 'lesson-name', 'data-testid': 'lesson-name' });
+  const lessonName = h('p', { id: 'lesson-name', class: 'lesson-name', 'data-testid': 'lesson-name' });
   const count = h('span', { class: 'lesson-count', 'data-testid': 'lesson-count' });
   const bar = h('progress', { class: 'lesson-bar', 'data-testid': 'lesson-progress', max: '1', value: '0',
     'aria-label': 'Progress through the lesson' });
@@ -54,7 +54,7 @@ export function createCardView(root, on) {
     h('div', { class: 'lesson-head' }, h('div', { class: 'lesson-where' }, lessonName, count), fold),
     bar, title, body,
     h('nav', { class: 'lesson-nav', 'aria-label': 'Lesson cards' }, prev, next, close));
-  section.setAttribute('aria-labelledby', 'lesson-card-title');
+  section.setAttribute('aria-labelledby', 'lesson-name lesson-card-title'); // the region reads: lesson, card
   section.removeAttribute('aria-label');
 
   form.addEventListener('submit', (ev) => { ev.preventDefault(); on.onCheck(guess.value); });
