@@ -72,8 +72,10 @@ def servers(redis_server: RedisServer) -> Iterator[Callable[..., Servers]]:
         s.stop()
 
 
+# `servers` comes first in each test's arguments: set up before the pages and so stopped after them, since a page
+# still loading when its server went away would log errors.
 def test_a_teacher_and_three_students_across_workers_and_replicas(
-        new_page: Callable[..., Page], servers: Callable[..., Servers], console: ConsoleLog) -> None:
+        servers: Callable[..., Servers], new_page: Callable[..., Page], console: ConsoleLog) -> None:
     console.allow(r"status of 409")  # the fourth student's join, refused: the class is full
     allow_busy_tabs(console)
     s = servers(class_max_students="3")
@@ -81,7 +83,7 @@ def test_a_teacher_and_three_students_across_workers_and_replicas(
     run_class(new_page, workers, [workers, workers, replica], full_at=replica)
 
 
-def test_a_restart_of_every_server_is_ridden_out(new_page: Callable[..., Page], servers: Callable[..., Servers],
+def test_a_restart_of_every_server_is_ridden_out(servers: Callable[..., Servers], new_page: Callable[..., Page],
                                                   console: ConsoleLog) -> None:
     # While the servers are down the browsers' reconnections fail, and Chromium logs each as an error.
     console.allow(r"WebSocket connection to .* failed")
