@@ -124,6 +124,9 @@ export function createApi() {
     /** One SGD step from the backward the server holds for (target, loss), computed there if it holds none. */
     step: ({ lr, momentum = 0, target, loss }) => request('POST', '/api/step', { lr, momentum, target, loss }),
     params: (layer) => request('GET', `/api/params/${encodeURIComponent(layer)}`),
+    /** The guided lessons: [{id, title, summary, cards}]; one lesson, validated by the server. */
+    lessons: () => request('GET', '/api/lessons'),
+    lesson: (id) => request('GET', `/api/lessons/${encodeURIComponent(id)}`),
     reset: () => request('POST', '/api/reset'),
     gradcheck: (param, samples = 8, seed = 0) => request('POST', '/api/gradcheck', { param, samples, seed }),
     /** Why the network predicts what it does: {method, target?} → {map (H, W), target, label, meaning, …}. */

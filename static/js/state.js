@@ -53,6 +53,8 @@ import { initialLab } from './lab/state.js';
  * @property {Record<string, {W: Tensor, b: Tensor}>} params  current weights by layer name
  * @property {number} paramsFetch          the latest weights request: only its answer is applied
  * @property {null | object} update       the last POST /api/step answer, decoded, with paramsBefore and paramsAfter
+ * @property {null|{id: string, data: object, card: number, phase: 'setting'|'ready'|'failed', message: string|null,
+ *   result: object|null}} lesson  the lesson card open (lessons/index.js)
  * @property {string|null} error
  * @property {Record<string, boolean>} busy  forward, params, update: a request of that kind is out
  */
@@ -96,7 +98,7 @@ export function initialState(model) {
     model, trained: null, lab: initialLab(), drawing: { version: 0, strokeEnd: null, staleBelow: 0 }, forward: null,
     source: null,
     backward: NO_BACKWARD, held: null, cursor: null, selection: null, neuron: null, target: null, params: {},
-    paramsFetch: 0, update: null, error: null, busy: {},
+    paramsFetch: 0, update: null, lesson: null, error: null, busy: {},
   };
 }
 

@@ -27,12 +27,15 @@
 
 const WAIT_MS = 20_000; // a forward or a pass that has not come by then is reported, never waited on forever
 
-/** The tensor of a backward layer's `part` (the parts a cell can be picked in), or undefined. */
-function partTensor(layer, part) {
-  if (part === 'delta') return layer.delta;
-  if (part === 'down') return layer.grad_input;
-  if (part === 'dW') return layer.grads?.W;
-  if (part === 'db') return layer.grads?.b;
+/**
+ * The shape of the map a cell of backward layer `layer` can be picked in: its δ, what it passes down (shaped as the
+ * layer below's output, or the input for the first layer), its ∂E/∂W or ∂E/∂b; undefined for another part.
+ */
+function partShape(layer, part, model) {
+  if (part === 'delta') return layer.delta?.shape;
+  if (part === 'down') return layer.index > 0 ? model.layers[layer.index - 1].output_shape : layer.grad_input?.shape;
+  if (part === 'dW') return layer.grads?.W?.shape;
+  if (part === 'db') return layer.grads?.b?.shape;
   return undefined;
 }
 
@@ -153,8 +156,8 @@ export function createPageView({ store, actions, pad, update, openImage }) {
       if (v.cursor !== undefined && v.cursor !== null && b.status === 'ready') actions.walkTo(v.cursor);
       if (v.selection) {
         const layer = b.layers.find((L) => L.index === v.selection.layer);
-        const tensor = layer && partTensor(layer, v.selection.part);
-        if (tensor && fits(v.selection.idx, tensor.shape)) actions.select(v.selection);
+        const shape = layer && partShape(layer, v.selection.part, store.get().model);
+        if (shape && fits(v.selection.idx, shape)) actions.select(v.selection);
         else notes.push('The cell picked in this view is not part of the pass shown.');
       }
       if (v.neuron !== undefined) {

@@ -127,3 +127,14 @@ def test_a_damaged_link_shows_what_it_can_and_names_the_rest(new_page: Callable[
     assert page.get_by_test_id("lr").input_value() == "0.001"
     page.get_by_role("button", name="Dismiss this notice").click()
     expect(notice).to_be_hidden()
+
+
+def test_a_cell_of_what_a_layer_passes_down_reopens(new_page: Callable[..., Page], server_url: str) -> None:
+    """'down' cells are indexed in the layer below's shape (dense3 passes 84 values down to relu4)."""
+    page = new_page()
+    page.goto(f"{server_url}/#v=1&d=s7&t=3&r=1&c=11&x=11.down.83")
+    wait_for_state(page, "(s) => s.backward.status === 'ready'")
+    assert page_state(page, "(s) => s.selection") == {"layer": 11, "part": "down", "idx": [83]}
+    expect(page.get_by_test_id("page-notice")).to_be_hidden()
+    page.goto(f"{server_url}/#v=1&d=s7&t=3&r=1&c=11&x=11.down.84")
+    expect(page.get_by_test_id("page-notice")).to_contain_text("not part of the pass")

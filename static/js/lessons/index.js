@@ -13,14 +13,6 @@ import { applySetup } from './setup.js';
 /** The page runs another network than the served one, whose layers the lessons name. */
 const otherModel = (s) => !!s.trained || s.model.source === 'uploaded';
 
-/** GET a lesson route's JSON, its plain message on failure. (api.js knows the page's other URLs.) */
-async function getJson(path) {
-  const res = await fetch(path);
-  const body = await res.json().catch(() => ({}));
-  if (!res.ok) throw new Error(body.detail || `${res.status} ${res.statusText}`);
-  return body;
-}
-
 /**
  * @param {HTMLElement} root  the lesson card's box (#lesson-view, in the side column)
  * @param {{api: object, store: ReturnType<import('../state.js').createStore>, actions: object,
@@ -40,7 +32,7 @@ export function createLessons(root, deps) {
 
   function list() {
     if (!listing) {
-      listing = (deps.api.lessons ? deps.api.lessons() : getJson('/api/lessons'));
+      listing = deps.api.lessons();
       listing.then((items) => menu.update(items), (err) => { listing = null; menu.update({ error: err.message }); });
     }
     return listing;
@@ -48,7 +40,7 @@ export function createLessons(root, deps) {
 
   async function lesson(id) {
     if (!cache.has(id)) {
-      const p = deps.api.lesson ? deps.api.lesson(id) : getJson(`/api/lessons/${encodeURIComponent(id)}`);
+      const p = deps.api.lesson(id);
       cache.set(id, p);
       p.catch(() => cache.delete(id));
     }

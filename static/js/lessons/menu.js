@@ -2,7 +2,7 @@
 // learner got (from localStorage). A disclosure, not a modal: Escape or a click elsewhere closes it, and the focus
 // returns to the button.
 
-import { h, replace } from '../lib/dom.js';
+import { h, keepInWindow, replace } from '../lib/dom.js';
 import { loadProgress } from './progress.js';
 
 /**
@@ -28,6 +28,7 @@ export function createLessonMenu(slot, on) {
     menu.hidden = !open;
     button.setAttribute('aria-expanded', String(open));
     if (open) {
+      keepInWindow(menu);
       on.onOpen();
       render();
       list.querySelector('button')?.focus();

@@ -32,3 +32,14 @@ export function replace(el, ...children) {
   el.replaceChildren();
   return append(el, children);
 }
+
+/**
+ * A pop-over placed under its button (CSS: position absolute, left 0), moved left as far as it takes to stay inside
+ * the window: the header's buttons sit at its right on a wide screen and at its left when the header wraps.
+ * @param {HTMLElement} el  shown (not hidden) when this is called
+ */
+export function keepInWindow(el) {
+  el.style.left = '0px';
+  const over = el.getBoundingClientRect().right - (document.documentElement.clientWidth - 8);
+  if (over > 0) el.style.left = `${-over}px`;
+}

@@ -5,7 +5,7 @@
 
 import { decodeView, encodeView, FORMAT } from '../lib/viewcode.js';
 import { debounce } from '../lib/scheduler.js';
-import { h } from '../lib/dom.js';
+import { h, keepInWindow } from '../lib/dom.js';
 
 /**
  * @param {HTMLElement} slot  where the control goes (the header's nav)
@@ -56,10 +56,7 @@ export function createShare(slot, { store, view, notice, defaultDigit }) {
     field.value = location.href;
     pop.hidden = false;
     button.setAttribute('aria-expanded', 'true');
-    // under the button, kept inside the window wherever the header's row put the button
-    pop.style.left = '0px';
-    const over = pop.getBoundingClientRect().right - (document.documentElement.clientWidth - 8);
-    if (over > 0) pop.style.left = `${-over}px`;
+    keepInWindow(pop);
     field.focus();
     field.select();
     try {
