@@ -403,6 +403,15 @@ def test_the_teacher_screen_opens_elsewhere_with_the_pin_only(new_page: Callable
     expect(other.get_by_test_id("copy-status")).to_have_text("Copied.")
     assert other.evaluate("navigator.clipboard.readText()") == f"{server_url}/?class={code}"
 
+    # The visualizer's Teach a class lists the classes this browser teaches, to go back to.
+    other.goto(server_url)
+    wait_for_prediction(other)
+    other.get_by_test_id("class-teach-open").click()
+    back = other.get_by_test_id("teach-running").get_by_role("link", name=code)
+    expect(back).to_have_attribute("href", f"/class/{code}/teach")
+    back.click()
+    expect(other.get_by_test_id("teach-status")).to_have_text("live")
+
     # Without a PIN the screen stays in the browser that started the class, and says why.
     plain = start_class(new_page(), server_url)
     third = new_page()
