@@ -1,6 +1,6 @@
 // A lesson's numbers: answer expressions (`delta.conv2[0,3,4]`, `b.dense3[3] - lr * db.dense3[3]`) evaluated on the
 // page's own state, the card's {placeholders} filled the same way, and a guess checked to 3 significant figures.
-// The grammar is app/lessons.py's, which checks every name against the served model before a lesson is served; here
+// The grammar is app/lesson_checks.py's, which checks every name against the served model before a lesson is served; here
 // a name whose numbers the page does not hold yet evaluates to null (the card waits for them). Pure: no DOM, no store.
 
 import { lossValue, targetOf } from '../state.js';
