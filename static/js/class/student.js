@@ -215,10 +215,13 @@ export function createClassMode(root, { store, view, lessons, opener }) {
     try {
       r = await classApi.join(code, name, token);
     } catch (err) {
-      if (rejoin && err.code === 'network') {
-        // the server is unreachable (restarting, or this device is offline): keep the membership and try again
+      if (rejoin && (err.code === 'network' || err.status === 429 || err.status === 503)) {
+        // the server is unreachable (restarting, this device offline) or busy (a whole class reloading at once, Redis
+        // away for a moment): keep the membership and try again, when the server says or after a growing wait
         set({ status: 'reconnecting' });
-        retry = setTimeout(() => join(code, name, { token, rejoin }).catch(() => {}), backoff(retries++));
+        const wait = err.retryAfter ? err.retryAfter * 1000 : backoff(retries);
+        retries += 1;
+        retry = setTimeout(() => join(code, name, { token, rejoin }).catch(() => {}), Math.min(wait, 30_000));
         return;
       }
       if (rejoin) remember(null);
