@@ -123,9 +123,14 @@ export function createClassMode(root, { store, view, lessons, opener }) {
     }
   }
 
-  function showPin(pin) {
+  async function showPin(pin) {
     set({ pin, pinShown: true });
-    return teacherApplies(() => view.apply({ digit: { image: pin.image } }));
+    try {
+      await teacherApplies(() => view.apply({ digit: { image: pin.image } }));
+    } catch (err) {
+      // e.g. the server did not answer the forward in time: the notice offers to try again
+      set({ pinShown: false, message: `The pinned digit could not be shown: ${err.message}` });
+    }
   }
 
   async function unpin() {
