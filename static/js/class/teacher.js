@@ -110,7 +110,9 @@ store.subscribe((s, prev) => {
   status.textContent = STATUS[s.status] ?? '';
   root.dataset.status = s.status;
   const online = s.order.filter((id) => s.students[id].online).length;
-  count.textContent = `${s.order.length} student${s.order.length === 1 ? '' : 's'}, ${online} online`;
+  const most = page.limits?.students;
+  count.textContent = `${s.order.length} student${s.order.length === 1 ? '' : 's'}${most ? ` of ${most}` : ''}, `
+    + `${online} online`;
   titleEl.textContent = s.title;
   titleEl.hidden = !s.title;
   message.textContent = s.message ?? '';
