@@ -23,7 +23,8 @@ from tests.browser.helpers import draw_digit, wait_for_stroke_forward
 from tests.browser.test_class import assert_in_class, join_class, run_class, start_class, tile
 from tests.redis_server import RedisServer
 
-DB = 3  # test_redis_store uses 0, test_scaleout 1
+pytestmark = pytest.mark.slow  # three server processes started per test
+DB = 3  # test_redis_store uses 0, test_scaleout 1, test_classroom_redis 2
 
 
 class Servers:
