@@ -187,6 +187,14 @@ def run_class(new_page: Callable[..., Page], teacher_url: str, student_urls: Seq
     for page in students.values():
         wait_for_input(page, drawn["Ana"])
 
+    # The teacher's screen reloads: the same wall, and what every screen shows, from the server.
+    teacher.reload()
+    expect(teacher.get_by_test_id("teach-status")).to_have_text("live")
+    expect(teacher.get_by_test_id("tile")).to_have_count(3)
+    expect(tile(teacher, "Ana")).to_have_attribute("data-pinned", "true")
+    expect(teacher.get_by_test_id("lesson-status")).to_contain_text(f"card {lesson['card'] + 1} of")
+    expect_counts(teacher, {3: 1, 7: 1, 1: 1})
+
     # Ben reloads: the same class, the same tile (no new one), the pinned digit again.
     ben = students["Ben"]
     ben_id = tile(teacher, "Ben").get_attribute("data-student")
