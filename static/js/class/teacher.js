@@ -176,6 +176,7 @@ function ended(text) {
 function connect(token) {
   socket = classApi.socket(code, token, {
     onMessage,
+    onOpen: () => rememberTeacher(code, token), // kept for as long again: a class lives while it is used
     onStatus: (st) => set({ status: st, message: st === 'online' ? null : store.get().message }),
     onGone(why) {
       socket = null;
