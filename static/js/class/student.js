@@ -264,14 +264,15 @@ export function createClassMode(root, { store, view, lessons, opener }) {
   }
 
   /** The page's first forward (main.js puts a sample digit on the pad at start), or 5 s: what replaces it comes
-   * after. */
+   * after. Waited for once: a pad cleared later does not delay a pin. */
+  let arrived = null;
   function firstForward() {
-    if (store.get().forward) return Promise.resolve();
-    return new Promise((resolve) => {
+    arrived ??= store.get().forward ? Promise.resolve() : new Promise((resolve) => {
       const done = () => { stop(); clearTimeout(timer); resolve(); };
       const stop = store.subscribe((s) => { if (s.forward) done(); });
       const timer = setTimeout(done, 5000);
     });
+    return arrived;
   }
 
   function end(message) {
