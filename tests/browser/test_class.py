@@ -2,7 +2,9 @@
 storage, own cookie: four people). Students draw and the teacher's wall shows each drawing, its predicted digit and
 the counts per digit; the teacher pins a student's digit and every student's page runs it; a lesson card pushed
 reaches every student; a student who reloads comes back to the same class, tile and pin, or to their own drawing;
-ending the class tells everyone. Error paths say what happened in plain words.
+ending the class tells everyone. Drawings go at most 4 a second, the latest last; a student may draw over a pin and
+bring it back; axe-core finds nothing serious on either screen. Error paths say what happened in plain words: an
+unknown code, an empty name, a wrong PIN, a class without one, a class lost with its server.
 
 This file runs on one process with the in-memory class store (the `server_url` fixture); test_class_redis.py runs
 the same scenario (run_class) on two uvicorn workers and a second replica sharing a real Redis.
