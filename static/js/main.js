@@ -132,6 +132,7 @@ modelLoad = createModelLoad($('model-load'), {
 // What the page shows, as data (links, lesson cards and a teacher's pins set it); the lessons and class mode on top.
 const view = createPageView({ store, actions, pad, update, openImage: (bytes) => lab.visualizer.openDigit(bytes) });
 export const lessons = createLessons($('lesson-view'), { api, store, actions, view, lab, opener: $('lessons-slot') });
+// Before share.openFromAddress(): a class member's rejoin sets the address's view aside for the class's place.
 createClassMode($('class-bar'), { api, store, view, lessons, opener: $('class-slot') });
 const arrival = samples.images.length ? { sample: Math.max(0, samples.labels.indexOf(7)) } : null;
 const share = createShare($('share-slot'), { store, view, notice: createNotice($('page-notice')),

@@ -57,6 +57,10 @@ import { initialLab } from './lab/state.js';
  *   result: object|null}} lesson  the lesson card open (lessons/index.js)
  * @property {string|null} error
  * @property {Record<string, boolean>} busy  forward, params, update: a request of that kind is out
+ * @property {null | {status: 'off'|'joining'|'connecting'|'online'|'reconnecting', code: string|null,
+ *   name: string|null, id: string|null, title: string, pin: null | {image: Uint8Array, name: string,
+ *   student: string|null}, pinShown: boolean, lesson: null | {id: string, card: number, title: string},
+ *   message: string|null}} [classroom]  class mode on this page (class/student.js), absent until it is set
  */
 
 /** @param {State} initial */
