@@ -57,7 +57,8 @@ async def list_lessons(lib: LibraryDep) -> list[LessonSummary]:
 
 # Unset fields stay absent: a setup touches only what it names ("target": null is said: it means the prediction).
 @router.get("/lessons/{lesson_id}", response_model=Lesson, response_model_exclude_unset=True,
-            responses={404: {"model": ErrorResponse, "description": "No lesson of that id."}},
+            responses={404: {"model": ErrorResponse, "description": "No lesson of that id."},
+                       422: {"model": ErrorResponse, "description": "The id is not a valid path segment."}},
             summary="One lesson whole: its cards, each with its setup and question")
 async def get_lesson(lesson_id: str, lib: LibraryDep) -> Lesson:
     lesson = lib.lessons.get(lesson_id)

@@ -1,8 +1,8 @@
 // What the page shows, as data: capture() reads it from the page, apply() sets the page to it. A shareable link
-// (link.js), a lesson card's setup and a teacher's pin are all views; every field is optional, and apply() touches
-// only the fields it is given, in the order a learner would: the digit (and its forward), the loss and target, the
-// backward pass revealed so far, the highlighted layer and cell, the neuron, the update's settings, then the parts
-// registered by other modules (the lesson card).
+// (views/share.js), a lesson card's setup and a teacher's pin are all views; every field is optional, and apply() touches
+// only the fields it is given: first the parts registered by other modules (the lesson card, which sets the page up
+// for itself), then in the order a learner would: the digit (and its forward), the loss and target, the backward pass
+// revealed so far, the highlighted layer and cell, the neuron, the update's settings.
 
 /**
  * @typedef {{size: number, points: number[][]}} Stroke   a pad stroke: brush size and integer points on the 280×280 pad
@@ -134,6 +134,11 @@ export function createPageView({ store, actions, pad, update, openImage }) {
     async apply(v) {
       const notes = checkAgainstModel(v);
       const layers = () => store.get().model.layers;
+      // The parts first: a lesson card sets the page up for itself, and the rest of the view then says where the
+      // learner had got to on it (further down the pass, another cell).
+      for (const [name, part] of parts) {
+        if (name in v) await part.apply(v[name]);
+      }
       if (v.digit) await showDigit(v.digit);
       if (v.loss && v.loss !== store.get().backward.lossName) {
         if ((store.get().model.losses ?? ['cross_entropy']).includes(v.loss)) actions.lossName(v.loss);
@@ -170,14 +175,11 @@ export function createPageView({ store, actions, pad, update, openImage }) {
       if (Number.isFinite(v.lr) && v.lr > 0) settings.lr = v.lr;
       if (Number.isFinite(v.momentum) && v.momentum >= 0 && v.momentum < 1) settings.momentum = v.momentum;
       update.setSettings(settings);
-      for (const [name, part] of parts) {
-        if (name in v) await part.apply(v[name]);
-      }
       return { notes };
     },
 
     /**
-     * Another module's part of the view (the lesson card): captured with the rest, applied after it.
+     * Another module's part of the view (the lesson card): captured with the rest, applied before it.
      * @param {string} name  @param {{capture(): any, apply(value: any): Promise<void>|void}} part
      */
     register(name, part) { parts.set(name, part); },

@@ -138,3 +138,23 @@ def test_a_cell_of_what_a_layer_passes_down_reopens(new_page: Callable[..., Page
     expect(page.get_by_test_id("page-notice")).to_be_hidden()
     page.goto(f"{server_url}/#v=1&d=s7&t=3&r=1&c=11&x=11.down.84")
     expect(page.get_by_test_id("page-notice")).to_contain_text("not part of the pass")
+
+
+def test_a_lesson_card_travels_with_the_view(page: Page, new_page: Callable[..., Page]) -> None:
+    page.get_by_test_id("lessons-open").click()
+    page.get_by_test_id("lesson-item-backward").click()
+    wait_for_state(page, "(s) => s.lesson?.card === 0 && s.lesson.phase === 'ready'")
+    page.get_by_test_id("lesson-next").click()
+    page.get_by_test_id("lesson-next").click()
+    wait_for_state(page, "(s) => s.lesson?.card === 2 && s.lesson.phase === 'ready'")
+    made = view_of(page)
+    title = page.get_by_test_id("lesson-title").inner_text()
+    url = copied_link(page)
+    assert "L=backward.2" in url
+
+    fresh = open_fresh(new_page, url)
+    wait_for_state(fresh, "(s) => s.lesson?.id === 'backward' && s.lesson.card === 2 && s.lesson.phase === 'ready'")
+    expect(fresh.get_by_test_id("lesson-title")).to_have_text(title)
+    opened = view_of(fresh)
+    for key in ("input", "target", "revealed", "cursor", "selection"):
+        assert opened[key] == made[key], key

@@ -148,7 +148,7 @@ export function createLessons(root, deps) {
 
   const current = () => (lessonOf() ? { id: lessonOf().id, card: lessonOf().card } : null);
   // The card open is part of the page's view: a shared link or a teacher's push opens it.
-  view.register?.('lesson', { capture: current, apply: (v) => (v ? open(v.id, v.card) : close()) });
+  view.register('lesson', { capture: current, apply: (v) => (v ? open(v.id, v.card) : close()) });
 
   return { open, close, current, list };
 }
