@@ -215,7 +215,8 @@ def apply_update(page: Page, step: int) -> dict[str, Any]:
 def server_params(page: Page, layer: str) -> dict[str, np.ndarray]:
     """GET /api/params/<layer> for the page's own session (its cookie, its tab), fetched by the test."""
     tab = page.evaluate("sessionStorage.getItem('cnn-visualizer-tab')")
-    response = page.request.get(f"{page.url.rstrip('/')}/api/params/{layer}", headers={"X-Tab-Id": tab})
+    origin = "{0.scheme}://{0.netloc}".format(urlparse(page.url))  # the page's address ends in its view's fragment
+    response = page.request.get(f"{origin}/api/params/{layer}", headers={"X-Tab-Id": tab})
     assert response.ok, response.text()
     return {key: wire_array(a).astype(np.float64) for key, a in response.json()["params"].items()}
 

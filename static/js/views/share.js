@@ -71,6 +71,7 @@ export function createShare(slot, { store, view, notice, defaultDigit }) {
 
   /** Set the page to a link's view; what could not be shown is said in the notice. */
   async function open(hash) {
+    later.cancel();
     const read = decodeView(hash);
     if (!read) return false;
     if (!read.view) {
@@ -97,9 +98,11 @@ export function createShare(slot, { store, view, notice, defaultDigit }) {
     return true;
   }
 
-  // a link pasted into this tab's address bar
-  window.addEventListener('hashchange', () => {
-    if (decodeView(location.hash) && location.hash !== `#${fragment()}`) open(location.hash);
+  // A link pasted into this tab's address bar (the page's own writes replace the state and fire no hashchange). Read
+  // from the event: a write that was already due may have put the old view back in the address meanwhile.
+  window.addEventListener('hashchange', (ev) => {
+    const hash = new URL(ev.newURL).hash;
+    if (decodeView(hash)) open(hash);
   });
 
   return {
