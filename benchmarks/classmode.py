@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import random
@@ -83,33 +84,48 @@ async def teacher_wall(url: str, tally: Tally, stop: asyncio.Event, ready: async
                     tally.latencies.append(now - sent)
 
 
-async def student(client: httpx.AsyncClient, base_url: str, code: str, name: str, period: float, deadline: float,
+async def join(client: httpx.AsyncClient, code: str, name: str, tally: Tally) -> tuple[str, str] | None:
+    """A student's join, waiting as the page does when the class is busy (429/503 with Retry-After)."""
+    for _ in range(30):
+        r = await client.post(f"/api/class/{code}/join", json={"name": name})
+        if r.status_code == 200:
+            body = r.json()
+            return body["student"]["id"], body["token"]
+        if r.status_code not in (429, 503):
+            break
+        await asyncio.sleep(float(r.headers.get("retry-after", "1")) * random.uniform(1, 1.5))
+    tally.errors.append(f"join: {r.status_code} {r.text[:120]}")
+    return None
+
+
+async def student(ws_address: str, sid: str, period: float, start: asyncio.Event, deadline: list[float],
                   tally: Tally) -> None:
-    r = await client.post(f"/api/class/{code}/join", json={"name": name})
-    if r.status_code != 200:
-        tally.errors.append(f"join: {r.status_code} {r.text[:120]}")
-        return
-    body = r.json()
-    sid, token = body["student"]["id"], body["token"]
-    async with websockets.connect(ws_url(base_url, code, token), max_size=2**20) as ws:
+    """A joined student's socket: once every student is in, a drawing every `period` s on average."""
+    async with websockets.connect(ws_address, max_size=2**20) as ws:
         async def drain() -> None:
-            async for raw in ws:
-                msg = json.loads(raw)
-                if msg.get("type") == "error":
-                    tally.errors.append(f"socket: {msg.get('code')}")
+            with contextlib.suppress(websockets.ConnectionClosed):
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    if msg.get("type") == "error":
+                        tally.errors.append(f"socket: {msg.get('code')}: {msg.get('detail')}")
         reader = asyncio.create_task(drain())
+        await start.wait()
         counter = 0
         await asyncio.sleep(random.uniform(0, period))  # students do not start in step
-        while time.monotonic() < deadline:
-            counter += 1
-            tally.sent[(sid, counter)] = time.perf_counter()
-            await ws.send(drawing(counter))
-            await asyncio.sleep(random.expovariate(1 / period))
+        try:
+            while time.monotonic() < deadline[0]:
+                counter += 1
+                tally.sent[(sid, counter)] = time.perf_counter()
+                await ws.send(drawing(counter))
+                await asyncio.sleep(random.expovariate(1 / period))
+        except websockets.ConnectionClosed as e:
+            tally.errors.append(f"socket closed by the server: {e.rcvd.code if e.rcvd else '?'}")
+            tally.sent.pop((sid, counter), None)
         reader.cancel()
 
 
 async def run_classes(base_url: str, classes: int, students: int, period: float, seconds: float) -> Tally:
-    tally, stop = Tally(), asyncio.Event()
+    tally, stop, start = Tally(), asyncio.Event(), asyncio.Event()
     async with httpx.AsyncClient(base_url=base_url, timeout=30, trust_env=False,
                                  limits=httpx.Limits(max_connections=200)) as client:
         codes, walls = [], []
@@ -122,12 +138,18 @@ async def run_classes(base_url: str, classes: int, students: int, period: float,
                                                           tally, stop, ready)))
             await ready.wait()
             codes.append(made["code"])
-        # joining is rate-limited per class (a burst of 20, then 5 a second): the drawing starts once all are in
-        start = time.monotonic()
-        deadline = start + seconds + students / 5
-        await asyncio.gather(*(student(client, base_url, code, f"s{k}", period, deadline, tally)
-                               for code in codes for k in range(students)))
-        tally.seconds = time.monotonic() - start
+        # every student joins first (joining is rate-limited per class: a burst of 20, then 5 a second), then all draw
+        joined = await asyncio.gather(*(join(client, code, f"s{k}", tally) for code in codes for k in range(students)))
+        deadline = [0.0]
+        members = [(codes[i // students], *j) for i, j in enumerate(joined) if j is not None]
+        sockets = [asyncio.create_task(student(ws_url(base_url, code, token), sid, period, start, deadline, tally))
+                   for code, sid, token in members]
+        await asyncio.sleep(2.0)  # the sockets open
+        began = time.monotonic()
+        deadline[0] = began + seconds
+        start.set()
+        await asyncio.gather(*sockets)
+        tally.seconds = time.monotonic() - began
         await asyncio.sleep(1.0)  # the last tiles arrive
         stop.set()
         await asyncio.gather(*walls)

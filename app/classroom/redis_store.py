@@ -44,6 +44,9 @@ T = TypeVar("T")
 PREFIX = "cnn:class:"
 CLASSES = "cnn:classes"
 CHANNEL = "cnn:class-events:"
+# Connections to Redis per process: enough for a class's sockets opening at once to take turns within a call's
+# timeout (each call holds one for well under a millisecond); redis-py's default pool refuses the 101st outright.
+POOL_CONNECTIONS = 64
 RECONNECT_SECONDS = (0.1, 0.2, 0.5, 1.0)  # the listener's waits between tries, the last one repeated
 
 log = logging.getLogger("cnn_visualizer")
@@ -110,8 +113,12 @@ class RedisClassStore:
         self.on_reconnect: Callable[[], None] | None = None
         self._down_until = 0.0
         retry = Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
-        self._redis: Any = aioredis.Redis.from_url(url, socket_timeout=TIMEOUT_SECONDS,
-                                                   socket_connect_timeout=TIMEOUT_SECONDS, retry=retry)
+        # A blocking pool: a whole class opening its sockets at once waits its turn for a connection (up to the
+        # timeout) rather than failing with "too many connections", which is load, not Redis being away.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_CONNECTIONS, timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS,
+            socket_connect_timeout=TIMEOUT_SECONDS, retry=retry)
+        self._redis: Any = aioredis.Redis(connection_pool=pool)
         # The listener's own client: its reads wait as long as no event comes, and a PING every few seconds notices
         # a connection that died quietly.
         self._events: Any = aioredis.Redis.from_url(url, socket_connect_timeout=TIMEOUT_SECONDS,

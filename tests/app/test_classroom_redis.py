@@ -341,3 +341,20 @@ def test_uvicorn_workers_2_carry_a_class_between_them(redis_url: str) -> None:
         output = server.output()
         server.stop()
     assert "Traceback" not in output, output
+
+
+def test_a_class_opening_its_sockets_at_once_waits_its_turn_for_redis(redis_url: str) -> None:
+    """400 store calls at once (a school's sockets opening): each waits for one of the pool's connections instead of
+    failing with "too many connections" (redis-py's default pool refuses the 101st), which tripped the breaker and
+    turned every socket of every class away as if Redis were down (found by benchmarks.classmode)."""
+    from app.classroom.redis_store import POOL_CONNECTIONS, RedisClassStore
+
+    async def burst() -> list[Any]:
+        store = RedisClassStore(redis_url, ttl=60)
+        try:
+            return await asyncio.gather(*(store.student("NOSUCH", f"s{k}") for k in range(400)))
+        finally:
+            await store.close()
+
+    assert POOL_CONNECTIONS < 400
+    assert asyncio.run(burst()) == [None] * 400
