@@ -57,3 +57,8 @@ def classes_full(limit: int) -> Overloaded:
 def class_store_unreachable(what: str) -> Overloaded:
     return Overloaded(f"the server cannot reach its class store right now ({what}); nothing was lost, try again in a "
                       "moment", retry_after=1)
+
+
+def class_store_busy(what: str) -> Overloaded:
+    return Overloaded(f"the server is busy with many classes at once ({what}); nothing was lost, try again in a "
+                      "moment", retry_after=1)

@@ -36,7 +36,7 @@ import redis.asyncio as aioredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app.classroom.errors import class_store_unreachable
+from app.classroom.errors import class_store_busy, class_store_unreachable
 from app.classroom.store import Added, ClassRecord, Event, Listener, StateField, tile
 from app.services.redis_store import DOWN_SECONDS, TIMEOUT_SECONDS
 
@@ -44,9 +44,10 @@ T = TypeVar("T")
 PREFIX = "cnn:class:"
 CLASSES = "cnn:classes"
 CHANNEL = "cnn:class-events:"
-# Connections to Redis per process: enough for a class's sockets opening at once to take turns within a call's
-# timeout (each call holds one for well under a millisecond); redis-py's default pool refuses the 101st outright.
+# Connections to Redis per process, and calls in flight: more calls wait their turn (up to TURN_WAIT_SECONDS, then
+# "busy"), where redis-py's default pool refused the 101st outright as if Redis were away.
 POOL_CONNECTIONS = 64
+TURN_WAIT_SECONDS = 10.0
 RECONNECT_SECONDS = (0.1, 0.2, 0.5, 1.0)  # the listener's waits between tries, the last one repeated
 
 log = logging.getLogger("cnn_visualizer")
@@ -113,8 +114,7 @@ class RedisClassStore:
         self.on_reconnect: Callable[[], None] | None = None
         self._down_until = 0.0
         retry = Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,))
-        # A blocking pool: a whole class opening its sockets at once waits its turn for a connection (up to the
-        # timeout) rather than failing with "too many connections", which is load, not Redis being away.
+        # As many connections as calls may be in flight (_turns): a call never waits here, it waited for its turn.
         pool = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=POOL_CONNECTIONS, timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS,
             socket_connect_timeout=TIMEOUT_SECONDS, retry=retry)
@@ -128,10 +128,17 @@ class RedisClassStore:
         self._online = self._redis.register_script(ONLINE)
         self._end = self._redis.register_script(END)
         self._listening: asyncio.Task[None] | None = None
+        self._turns = asyncio.Semaphore(POOL_CONNECTIONS)  # calls in flight: never more than the pool's connections
 
     async def _call(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
         if time.monotonic() < self._down_until:
             raise class_store_unreachable(f"{what}: it failed a moment ago")
+        # A turn first: waiting for one is load (a school opening its sockets at once), said as busy and never taken
+        # for Redis being away, which would turn every class's sockets away for DOWN_SECONDS.
+        try:
+            await asyncio.wait_for(self._turns.acquire(), TURN_WAIT_SECONDS)
+        except TimeoutError:
+            raise class_store_busy(what) from None
         try:
             return await make()
         except (redis.RedisError, OSError) as e:
@@ -139,6 +146,8 @@ class RedisClassStore:
             log.warning("class store: %s failed (%s: %s); failing fast for %g s", what, type(e).__name__, e,
                         DOWN_SECONDS)
             raise class_store_unreachable(f"{what}: {type(e).__name__}") from None
+        finally:
+            self._turns.release()
 
     async def start(self) -> None:
         self._listening = asyncio.create_task(self._listen())

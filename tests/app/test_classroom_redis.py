@@ -344,9 +344,9 @@ def test_uvicorn_workers_2_carry_a_class_between_them(redis_url: str) -> None:
 
 
 def test_a_class_opening_its_sockets_at_once_waits_its_turn_for_redis(redis_url: str) -> None:
-    """400 store calls at once (a school's sockets opening): each waits for one of the pool's connections instead of
-    failing with "too many connections" (redis-py's default pool refuses the 101st), which tripped the breaker and
-    turned every socket of every class away as if Redis were down (found by benchmarks.classmode)."""
+    """400 store calls at once (a school's sockets opening): each waits its turn for one of the pool's connections
+    instead of failing with "too many connections" (redis-py's default pool refuses the 101st), which tripped the
+    breaker and turned every socket of every class away as if Redis were down (found by benchmarks.classmode)."""
     from app.classroom.redis_store import POOL_CONNECTIONS, RedisClassStore
 
     async def burst() -> list[Any]:
@@ -358,3 +358,31 @@ def test_a_class_opening_its_sockets_at_once_waits_its_turn_for_redis(redis_url:
 
     assert POOL_CONNECTIONS < 400
     assert asyncio.run(burst()) == [None] * 400
+
+
+def test_a_turn_not_come_in_time_is_busy_not_redis_away(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls that wait past TURN_WAIT_SECONDS are told the server is busy; the breaker stays closed, so the next
+    call goes to Redis and is answered."""
+    from app.classroom import redis_store
+    from app.errors import AppError
+
+    monkeypatch.setattr(redis_store, "POOL_CONNECTIONS", 1)
+    monkeypatch.setattr(redis_store, "TURN_WAIT_SECONDS", 0.05)
+
+    async def run() -> tuple[list[Any], Any]:
+        store = redis_store.RedisClassStore(redis_url, ttl=60)
+        try:
+            async def slow() -> None:
+                await asyncio.sleep(0.3)
+            held = asyncio.create_task(store._call("slow", slow))
+            await asyncio.sleep(0.01)
+            waited = await asyncio.gather(store.student("NOSUCH", "a"), return_exceptions=True)
+            await held
+            return waited, await store.student("NOSUCH", "b")
+        finally:
+            await store.close()
+
+    waited, after = asyncio.run(run())
+    assert isinstance(waited[0], AppError) and "busy" in waited[0].message
+    assert after is None  # answered by Redis: "busy" did not open the breaker
+
