@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from abc import ABC, abstractmethod
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -61,7 +62,7 @@ async def _refuse(ws: WebSocket, code: str, detail: str, close: int) -> None:
     await ws.close(close)
 
 
-class _Socket:
+class _Socket(ABC):
     role: Role
 
     def __init__(self, ws: WebSocket, classes: ClassService, record: ClassRecord, bucket: TokenBucket) -> None:
@@ -102,15 +103,16 @@ class _Socket:
             except AppError:  # the store is away: done once it is back
                 self.classes.retry_later(self.closed)
 
+    @abstractmethod
     async def opened(self) -> None:
         """Queue the state the socket starts from; an AppError refuses the socket."""
-        raise NotImplementedError
 
     async def closed(self) -> None:
         return None
 
+    @abstractmethod
     async def handle(self, message: dict[str, Any]) -> None:
-        raise NotImplementedError
+        """One message of this role, checked (app.classroom.wire); a WireError is told to the socket."""
 
     async def _read(self) -> None:
         while not self.member.outbox.closing:
