@@ -3,6 +3,7 @@
 // encoded as a float32 array. The page asks for whole passes: the server's WebSocket, which streams a pass one layer
 // at a time, is for other clients (its permessage-deflate costs the server more than the answers' zstd).
 
+import { toBase64 } from './lib/bytes.js';
 import { fromBase64, outer } from './lib/tensor.js';
 
 /** An error the server answered with ({detail, code}) or a failure to reach it, in plain words. */
@@ -40,9 +41,7 @@ export function decodeJson(value) {
 export function encodeFloat32(t) {
   const f32 = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);
   const bytes = new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return { shape: t.shape, dtype: 'float32', data: btoa(bin) };
+  return { shape: t.shape, dtype: 'float32', data: toBase64(bytes) };
 }
 
 /** This tab's id: each tab gets its own copy of the model on the server (sessionStorage outlives reloads). */

@@ -1,8 +1,10 @@
 // What the page shows, as data: capture() reads it from the page, apply() sets the page to it. A shareable link
-// (views/share.js), a lesson card's setup and a teacher's pin are all views; every field is optional, and apply() touches
-// only the fields it is given: first the parts registered by other modules (the lesson card, which sets the page up
-// for itself), then in the order a learner would: the digit (and its forward), the loss and target, the backward pass
-// revealed so far, the highlighted layer and cell, the neuron, the update's settings.
+// (views/share.js), a lesson card's setup and a teacher's pin are all views; every field is optional, and apply()
+// touches only the fields it is given: first the parts registered by other modules (the lesson card, which sets the
+// page up for itself), then in the order a learner would: the digit (and its forward), the loss and target, the
+// backward pass revealed so far, the highlighted layer and cell, the neuron, the update's settings.
+
+import { inputBytes } from './lib/bytes.js';
 
 /**
  * @typedef {{size: number, points: number[][]}} Stroke   a pad stroke: brush size and integer points on the 280×280 pad
@@ -49,11 +51,6 @@ function fits(idx, shape) {
 export function modelTag(s) {
   const kind = s.model.source === 'uploaded' ? 'uploaded' : s.trained ? 'trained' : 'served';
   return { kind, params: s.model.total_params };
-}
-
-/** A 28×28 input in [0, 1] (1 = ink) as 8-bit pixels, white ink on black. @param {ArrayLike<number>} data */
-export function inputBytes(data) {
-  return Uint8Array.from(data, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
 }
 
 /**
@@ -110,7 +107,7 @@ export function createPageView({ store, actions, pad, update, openImage }) {
       const v = { model: modelTag(s) };
       const content = pad.content();
       if (content === 'other') {
-        if (s.forward && s.forward.input.data.length === 784) v.digit = { image: inputBytes(s.forward.input.data) };
+        if (s.forward && s.forward.input.data.length === 784) v.digit = { image: inputBytes(s.forward.input) };
       } else if (content) v.digit = content;
       if (s.target !== null) v.target = s.target;
       v.loss = s.backward.lossName;

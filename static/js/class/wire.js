@@ -5,22 +5,8 @@
 export const SIDE = 28;
 export const PIXELS = SIDE * SIDE;
 
-/**
- * The page's 28×28 input (floats in [0, 1], 1 = ink) as the wire's bytes (0 … 255, 255 = ink): MNIST's convention.
- * @param {{data: ArrayLike<number>}} input (28, 28)  @returns {Uint8Array} (784,)
- */
-export function quantize(input) {
-  const out = new Uint8Array(PIXELS);
-  for (let i = 0; i < PIXELS; i++) out[i] = Math.round(Math.min(1, Math.max(0, input.data[i] || 0)) * 255);
-  return out;
-}
-
-/** @param {Uint8Array} bytes  @returns {string} base64 */
-export function bytesToBase64(bytes) {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
+// The page's 28×28 input as the wire's 784 bytes, and bytes as base64: lib/bytes.js's, under the names class mode uses.
+export { inputBytes as quantize, toBase64 as bytesToBase64 } from '../lib/bytes.js';
 
 /**
  * A wire image back to bytes; null when it is absent or not 784 bytes (a damaged message is dropped, not drawn).

@@ -4,6 +4,8 @@
 // the rest of its view, and a link of another format version opens nothing of it and says so. Pure functions: the
 // page's share control (views/share.js) and node's tests (tests/js/viewcode.test.mjs) use them alike.
 
+import { toBase64 } from './bytes.js';
+
 export const FORMAT = 1;
 const PAD = 280; // the drawing pad's size in pixels: stroke points lie in [0, PAD)
 const LIMITS = { strokes: 64, points: 5000, size: 100, chars: 12_000 };
@@ -45,9 +47,7 @@ function reader(bytes) {
 const zigzag = (n) => (n < 0 ? -2 * n - 1 : 2 * n);
 
 export function toBase64url(bytes) {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 export function fromBase64url(text) {
