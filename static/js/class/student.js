@@ -8,12 +8,13 @@
 // What the teacher puts on the pad is not the student's drawing: forwards made while it is applied, and of the pad
 // version it left, are not sent, so a pin does not fill the wall with copies of itself.
 
+import { inputBytes, toBase64 } from '../lib/bytes.js';
 import { h } from '../lib/dom.js';
 import { classApi } from './api.js';
 import { createClassBanner } from './banner.js';
 import { createJoinDialog, createTeachDialog } from './dialogs.js';
 import { membership, remember, rememberTeacher, taught } from './memory.js';
-import { PIXELS, backoff, base64ToBytes, bytesToBase64, coalescer, normaliseCode, quantize } from './wire.js';
+import { PIXELS, backoff, base64ToBytes, coalescer, normaliseCode } from './wire.js';
 
 const SEND_GAP_MS = 250; // ≤ 4 drawings a second
 const OFF = Object.freeze({ status: 'off', code: null, name: null, id: null, title: '', pin: null, pinShown: false,
@@ -86,7 +87,7 @@ export function createClassMode(root, { store, view, lessons, opener }) {
   // ---- sending the student's drawings -------------------------------------------------------------------------
   // null: the pad was cleared (an empty tile on the wall)
   const sender = coalescer((f) => {
-    socket?.send(f ? { type: 'drawing', image: bytesToBase64(quantize(f.input)), prediction: f.prediction,
+    socket?.send(f ? { type: 'drawing', image: toBase64(inputBytes(f.input)), prediction: f.prediction,
       probabilities: Array.from(f.probabilities ?? []) } : { type: 'drawing', image: null, prediction: null,
       probabilities: null });
   }, SEND_GAP_MS);
@@ -96,7 +97,7 @@ export function createClassMode(root, { store, view, lessons, opener }) {
 
   /** @param {object} f  the store's forward, the student's own */
   function sendOwn(f) {
-    ownImage = quantize(f.input);
+    ownImage = inputBytes(f.input);
     sender.push(f);
   }
 

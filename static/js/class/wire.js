@@ -1,12 +1,10 @@
 // Class mode's small pure pieces: a digit as it crosses the wire (784 uint8, 28×28, white ink on black, in base64),
 // a class code as a person types it, the waits between reconnections, and a sender that coalesces drawings to a few
-// a second. No DOM, no URLs: the student's and the teacher's pages share them.
+// a second. No DOM, no URLs: the student's and the teacher's pages share them. (The input as bytes, and bytes as
+// base64, are lib/bytes.js's.)
 
 export const SIDE = 28;
 export const PIXELS = SIDE * SIDE;
-
-// The page's 28×28 input as the wire's 784 bytes, and bytes as base64: lib/bytes.js's, under the names class mode uses.
-export { inputBytes as quantize, toBase64 as bytesToBase64 } from '../lib/bytes.js';
 
 /**
  * A wire image back to bytes; null when it is absent or not 784 bytes (a damaged message is dropped, not drawn).
